@@ -1,0 +1,56 @@
+"""impl.errors: the typed errors of the implementation.
+
+Every error a caller can see derives from ``VaultbenchError``. Messages name what was
+expected and what was found, never a secret: no key, password, access key, share or
+plaintext byte ever appears in an error message.
+"""
+
+from __future__ import annotations
+
+
+class VaultbenchError(Exception):
+    """Base of every error raised on purpose by ``impl/``."""
+
+
+class CryptoError(VaultbenchError):
+    """A cryptographic operation refused its input (wrong key, tampered ciphertext)."""
+
+
+class DecryptionError(CryptoError):
+    """An AEAD or HPKE ciphertext did not authenticate under the given key."""
+
+
+class WireError(VaultbenchError):
+    """Bytes that do not decode as the message, file or statement they claim to be."""
+
+
+class BlobError(VaultbenchError):
+    """A backup blob that cannot be decrypted; no plaintext is returned."""
+
+
+class BlobFormatError(BlobError, WireError):
+    """The blob's header or framing is malformed (bad magic, version, method, lengths)."""
+
+
+class BlobAuthenticationError(BlobError):
+    """A chunk or the header failed authentication: tampering, reordering or a wrong key."""
+
+
+class BlobTruncatedError(BlobError):
+    """The blob ends before its final chunk: truncation."""
+
+
+class CodeFormatError(VaultbenchError):
+    """A 64-digit key or recovery code that is malformed (length, characters, check)."""
+
+
+class PasskeyError(VaultbenchError):
+    """A WebAuthn assertion or credential that does not verify."""
+
+
+class VaultError(VaultbenchError):
+    """A vault command or request the vault refuses (unknown user, bad state)."""
+
+
+class HsmUnavailable(VaultbenchError):
+    """The HSM crashed or is restarting: no answer was given."""

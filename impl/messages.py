@@ -1,0 +1,153 @@
+"""impl.messages: what a client says to the vault and what the vault answers.
+
+Plain values. ``impl.wire`` gives each one a canonical byte encoding and a strict decoder;
+``impl.session`` seals requests to the fleet's HPKE key and responses to the fresh
+response key a request carries. Fields that are secrets are ``Secret``s, so a repr of a
+message never shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from impl.method import Method
+from impl.redact import Secret
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class RegisterPassword:
+    """Register ``secret`` (the root key R) behind a password.
+
+    ``access_key`` is Argon2id(password, ``salt``) computed on the client: the password
+    itself never leaves the client. The HSM keeps only a verifier derived from it.
+    """
+
+    user: str
+    salt: bytes
+    access_key: Secret
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class RegisterPasskey:
+    """Register a passkey: the credential's public key (COSE) and the server share S."""
+
+    user: str
+    credential_id: bytes
+    cose_public_key: bytes
+    prf_salt: bytes
+    server_share: Secret
+
+
+@dataclass(frozen=True)
+class BeginRecovery:
+    """Ask what a recovery needs (salt, or a fresh challenge). Charges nothing."""
+
+    user: str
+
+
+@dataclass(frozen=True)
+class RecoverPassword:
+    """One password guess: charged one attempt before it is compared."""
+
+    user: str
+    registration: int
+    access_key: Secret
+
+
+@dataclass(frozen=True)
+class RecoverPasskey:
+    """One passkey assertion over the challenge of the last ``BeginRecovery``: charged."""
+
+    user: str
+    registration: int
+    credential_id: bytes
+    authenticator_data: bytes
+    client_data_json: bytes
+    signature: bytes
+
+
+Request = RegisterPassword | RegisterPasskey | BeginRecovery | RecoverPassword | RecoverPasskey
+
+# -------------------------------------------------------------------------- responses
+
+
+@dataclass(frozen=True)
+class Registered:
+    registration: int
+
+
+@dataclass(frozen=True)
+class PasswordRecoveryInfo:
+    registration: int
+    salt: bytes
+
+
+@dataclass(frozen=True)
+class PasskeyRecoveryInfo:
+    registration: int
+    challenge: bytes
+    credential_id: bytes
+    prf_salt: bytes
+
+
+@dataclass(frozen=True)
+class Released:
+    """The vault released the registration's secret: R (password) or S (passkey)."""
+
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class WrongGuess:
+    remaining: int
+
+
+@dataclass(frozen=True)
+class Destroyed:
+    pass
+
+
+@dataclass(frozen=True)
+class NoRecord:
+    pass
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The vault refused a well-formed request it cannot serve (e.g. stale registration)."""
+
+    reason: str
+
+
+Response = (
+    Registered
+    | PasswordRecoveryInfo
+    | PasskeyRecoveryInfo
+    | Released
+    | WrongGuess
+    | Destroyed
+    | NoRecord
+    | Refused
+)
+
+__all__ = [
+    "BeginRecovery",
+    "Destroyed",
+    "Method",
+    "NoRecord",
+    "PasskeyRecoveryInfo",
+    "PasswordRecoveryInfo",
+    "RecoverPasskey",
+    "RecoverPassword",
+    "Refused",
+    "RegisterPasskey",
+    "RegisterPassword",
+    "Registered",
+    "Released",
+    "Request",
+    "Response",
+    "WrongGuess",
+]
