@@ -1,0 +1,209 @@
+"""impl.vault: the deterministic vault state machine an HSM runs.
+
+Command in, result out, nothing else: no clock, no randomness, no I/O. That is what lets a
+later consensus layer replicate the vault by agreeing only on the order of commands: every
+replica that applies the same commands in the same order holds the same records.
+
+Four commands, plain frozen values:
+
+- ``Register``: a new registration for a user (replaces the previous one, fresh budget);
+- ``ConsumeAttempt``: charge one attempt, *before* the HSM compares anything;
+- ``Release``: record that the secret was released after a right guess;
+- ``Destroy``: destroy the record; a destroyed record never comes back.
+
+The comparison itself (password verifier, passkey assertion) is *not* a command: it is the
+HSM's work between ``ConsumeAttempt`` and ``Release``/``Destroy`` (``impl.hsm``). The
+vault answers what a command did; it refuses commands that do not fit the state with a
+``VaultError`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from impl.errors import VaultError
+from impl.method import Method
+from impl.redact import Secret
+
+DEFAULT_MAX_ATTEMPTS: Final = 10
+
+#: Unsafe variants of the vault, by the names the model and the docs use.
+VARIANTS: Final = ("check-before-charge", "no-destroy", "off-by-one-limit")
+
+
+@dataclass(frozen=True)
+class VaultPolicy:
+    """The attempt limit and at most one unsafe variant."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    variant: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise VaultError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.variant is not None and self.variant not in VARIANTS:
+            raise VaultError(
+                f"unknown unsafe variant {self.variant!r}; known: {', '.join(VARIANTS)}"
+            )
+
+    def at_limit(self, attempts: int) -> bool:
+        """True when ``attempts`` charged attempts exhaust the budget."""
+        if self.variant == "off-by-one-limit":
+            return attempts > self.max_attempts
+        return attempts >= self.max_attempts
+
+    @property
+    def destroys(self) -> bool:
+        return self.variant != "no-destroy"
+
+
+# ------------------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class PasswordFactor:
+    """What the vault keeps to check a password: the salt and a verifier of the access key."""
+
+    salt: bytes
+    verifier: Secret
+
+
+@dataclass(frozen=True)
+class PasskeyFactor:
+    """What the vault keeps to check a passkey: the credential's public key, never a secret."""
+
+    credential_id: bytes
+    cose_public_key: bytes
+    prf_salt: bytes
+    sign_count: int = 0
+
+
+@dataclass(frozen=True)
+class VaultRecord:
+    """One user's current registration."""
+
+    user: str
+    method: Method
+    registration: int
+    factor: PasswordFactor | PasskeyFactor
+    secret: Secret
+    attempts: int = 0
+    destroyed: bool = False
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class Register:
+    user: str
+    method: Method
+    factor: PasswordFactor | PasskeyFactor
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class ConsumeAttempt:
+    user: str
+    registration: int
+
+
+@dataclass(frozen=True)
+class Release:
+    user: str
+    registration: int
+    sign_count: int = 0
+
+
+@dataclass(frozen=True)
+class Destroy:
+    user: str
+    registration: int
+
+
+Command = Register | ConsumeAttempt | Release | Destroy
+
+# ------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class Registered:
+    registration: int
+
+
+@dataclass(frozen=True)
+class Charged:
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SecretReleased:
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class RecordDestroyed:
+    pass
+
+
+CommandResult = Registered | Charged | SecretReleased | RecordDestroyed
+
+
+@dataclass
+class Vault:
+    """The vault's records and the function that applies a command to them."""
+
+    policy: VaultPolicy = field(default_factory=VaultPolicy)
+    _records: dict[str, VaultRecord] = field(default_factory=dict)
+
+    def record(self, user: str) -> VaultRecord | None:
+        return self._records.get(user)
+
+    def users(self) -> list[str]:
+        return sorted(self._records)
+
+    def apply(self, command: Command) -> CommandResult:
+        """Apply one command; ``VaultError`` (and no change) if it does not fit the state."""
+        match command:
+            case Register(user=user, method=method, factor=factor, secret=secret):
+                if not method.uses_vault:
+                    raise VaultError(f"method {method} does not use the vault")
+                expected = PasswordFactor if method is Method.PASSWORD else PasskeyFactor
+                if not isinstance(factor, expected):
+                    raise VaultError(f"method {method} needs a {expected.__name__}")
+                previous = self._records.get(user)
+                number = 1 if previous is None else previous.registration + 1
+                self._records[user] = VaultRecord(user, method, number, factor, secret)
+                return Registered(number)
+            case ConsumeAttempt(user=user, registration=registration):
+                record = self._live(user, registration)
+                charged = replace(record, attempts=record.attempts + 1)
+                self._records[user] = charged
+                return Charged(charged.attempts)
+            case Release(user=user, registration=registration, sign_count=sign_count):
+                record = self._live(user, registration)
+                if record.attempts == 0:
+                    raise VaultError("release without a charged attempt")
+                if isinstance(record.factor, PasskeyFactor):
+                    factor = replace(record.factor, sign_count=sign_count)
+                    self._records[user] = replace(record, factor=factor)
+                return SecretReleased(record.secret)
+            case Destroy(user=user, registration=registration):
+                record = self._live(user, registration)
+                self._records[user] = replace(record, destroyed=True, secret=Secret(b""))
+                return RecordDestroyed()
+        raise VaultError(f"unknown command {type(command).__name__}")  # pragma: no cover
+
+    def _live(self, user: str, registration: int) -> VaultRecord:
+        record = self._records.get(user)
+        if record is None:
+            raise VaultError("no record for this user")
+        if record.registration != registration:
+            raise VaultError(
+                f"stale registration: the record is #{record.registration}, "
+                f"the command names #{registration}"
+            )
+        if record.destroyed:
+            raise VaultError(f"registration #{registration} is destroyed")
+        return record

@@ -1,0 +1,120 @@
+"""The implementation driven against the model by a Hypothesis state machine.
+
+Every rule runs on a real client and a real HSM (real cryptography) and on
+``model.vault``; ``vaultbench.conformance.Harness`` compares the observable results, the
+abstracted states and I3 after each step. Rule arguments are plain strings and booleans,
+so a failing program prints as valid Python that pastes into a regression test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import note, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+import model.vault as mv
+from impl.method import Method as ImplMethod
+from vaultbench.conformance import METHODS, USERS, ConformanceFailure, Harness, run_walk
+
+users = st.sampled_from(USERS)
+methods = st.sampled_from(METHODS)
+
+
+def machine_for(variant: str | None, max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS) -> type:
+    class VaultConformance(RuleBasedStateMachine):
+        """register / back up / recover right / recover wrong / crash, impl vs model."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.harness = Harness(variant=variant, max_attempts=max_attempts)
+
+        @initialize(user=users, method=methods)
+        def first_registration(self, user: str, method: str) -> None:
+            self.harness.register(user, method)
+
+        @rule(user=users, method=methods)
+        def register(self, user: str, method: str) -> None:
+            self.harness.register(user, method)
+
+        @rule(user=users, plaintext=st.binary(max_size=300))
+        def back_up(self, user: str, plaintext: bytes) -> None:
+            self.harness.back_up(user, plaintext)
+
+        @rule(user=users)
+        def recover_right(self, user: str) -> None:
+            self.harness.recover(user, correct=True)
+
+        @rule(user=users)
+        def recover_wrong(self, user: str) -> None:
+            self.harness.recover(user, correct=False)
+
+        @rule(user=users)
+        def recover_wrong_again(self, user: str) -> None:
+            # Wrong guesses are what attacks are made of: weight them.
+            self.harness.recover(user, correct=False)
+
+        @rule(user=users, correct=st.booleans())
+        def crash_between_charge_and_answer(self, user: str, correct: bool) -> None:
+            self.harness.recover(user, correct=correct, crash=True)
+
+        @precondition(lambda self: self.harness.hsm.is_up)
+        @rule()
+        def restart_hsm(self) -> None:
+            self.harness.restart_hsm()
+
+        @invariant()
+        def last_step_noted(self) -> None:
+            if self.harness.trace:
+                step = self.harness.trace[-1]
+                note(f"{step.operation} -> {step.model_result!r}")
+
+    VaultConformance.__name__ = f"VaultConformance_{variant or 'safe'}".replace("-", "_")
+    return VaultConformance
+
+
+TestVaultConformance = machine_for(None).TestCase
+
+
+def test_method_names_agree() -> None:
+    assert [m.value for m in ImplMethod] == [m.value for m in mv.Method]
+    assert {m.value for m in ImplMethod if m.uses_vault} == {
+        m.value for m in mv.Method if m.uses_vault
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(mv.VARIANTS))
+def test_conformance_machine_detects_variant(variant: str) -> None:
+    """The detector is seen to detect: each unsafe variant fails the machine on I3."""
+    machine = machine_for(variant)
+    with pytest.raises(ConformanceFailure) as caught:
+        run_state_machine_as_test(
+            machine, settings=settings(max_examples=300, stateful_step_count=60)
+        )
+    assert caught.value.invariant == "I3 attempt-limit"
+
+
+@pytest.mark.parametrize("variant", [None, *sorted(mv.VARIANTS)])
+def test_seeded_walk(variant: str | None) -> None:
+    """The CLI's conformance walk: clean on the safe vault, I3 failure on each variant."""
+    result = run_walk(seed=1, steps=150, variant=variant)
+    if variant is None:
+        assert result.failure is None, result.failure
+        assert result.steps == 150
+    else:
+        assert result.failure is not None
+        assert result.failure.invariant == "I3 attempt-limit"
+
+
+def test_walk_is_deterministic() -> None:
+    first = run_walk(seed=5, steps=60, variant="no-destroy")
+    second = run_walk(seed=5, steps=60, variant="no-destroy")
+    assert first.program == second.program
+    assert first.steps == second.steps

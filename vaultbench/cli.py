@@ -1,0 +1,252 @@
+"""vaultbench.cli: the workbench's command line.
+
+``vaultbench check`` proves I3 on the model with Z3 and runs a short seeded conformance
+walk of the implementation against the model; ``vaultbench demo`` tells one method's
+story end to end. Exit codes: 0 every invariant holds, 1 an invariant is violated (the
+counterexample is printed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from model.vault import DEFAULT_MAX_ATTEMPTS, VARIANTS, Method, VaultConfig
+
+EXIT_OK = 0
+EXIT_VIOLATED = 1
+EXIT_USAGE = 2
+
+
+@dataclass
+class Row:
+    invariant: str
+    obligation: str
+    result: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class CheckOutcome:
+    rows: list[Row] = field(default_factory=list)
+    counterexamples: list[str] = field(default_factory=list)
+    reproduce: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.result in ("PASS", "REACHABLE") for row in self.rows)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vaultbench",
+        description="A workbench for end-to-end encrypted backup vaults: "
+        "model, implementation, Z3 proofs and conformance tests.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check",
+        help="prove the invariants and run a conformance walk (the CI job)",
+        description="Check I3 (attempt-limit): Z3 inductive obligations for every limit, "
+        "bounded model checking for the shortest counterexample, sanity reachability, "
+        "and a seeded conformance walk of the implementation against the model.",
+    )
+    check.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        help="run against an unsafe variant instead of the safe vault (expect exit 1)",
+    )
+    check.add_argument(
+        "--max-attempts",
+        type=_positive,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help="the attempt limit (default %(default)s)",
+    )
+    check.add_argument(
+        "--seed", type=_seed, default=1, help="seed of the first conformance walk (default 1)"
+    )
+    check.add_argument(
+        "--steps", type=_positive, default=300, help="steps of each conformance walk (default 300)"
+    )
+    check.add_argument(
+        "--walks",
+        type=_positive,
+        default=4,
+        help="conformance walks, seeds SEED..SEED+WALKS-1 (default 4)",
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+
+    demo = commands.add_parser(
+        "demo",
+        help="a narrated end-to-end story for one protection method",
+        description="Set up, back up, lose the phone, recover; for password, ten wrong "
+        "guesses and the record destroyed. Real cryptography, one HSM.",
+    )
+    demo.add_argument("--method", required=True, choices=[m.value for m in Method])
+    demo.add_argument("--kem", choices=["x25519", "mlkem768-x25519"], default="x25519")
+    demo.add_argument("--seed", type=_seed, default=7, help="seed of the story (default 7)")
+    demo.add_argument(
+        "--fast-kdf",
+        action="store_true",
+        help="use test-strength Argon2id parameters (faster; never for real data)",
+    )
+    return parser
+
+
+def run_check(
+    variant: str | None, max_attempts: int, seed: int, steps: int, walks: int
+) -> CheckOutcome:
+    from proofs.vault_i3 import check_i3
+    from vaultbench.conformance import run_walk
+
+    outcome = CheckOutcome()
+    config = VaultConfig(max_attempts=max_attempts, variant=variant)
+    report = check_i3(config)
+    inv = "I3 attempt-limit"
+    for obligation in report.obligations:
+        outcome.rows.append(Row(inv, obligation.name, obligation.status, obligation.seconds))
+        if obligation.status != "PASS" and obligation.counterexample is not None:
+            outcome.counterexamples.append(
+                f"{obligation.name} fails (the invariant is not inductive):\n"
+                + obligation.counterexample.render()
+            )
+    bmc = report.bmc
+    outcome.rows.append(
+        Row(
+            inv,
+            f"BMC depth <= {bmc.max_depth}",
+            "FAIL" if bmc.violated else "PASS",
+            bmc.seconds,
+            f"shortest counterexample: {bmc.depth} steps" if bmc.violated else "",
+        )
+    )
+    if bmc.trace is not None:
+        outcome.counterexamples.append(
+            f"shortest counterexample (BMC, depth {bmc.depth}):\n" + bmc.trace.render()
+        )
+    for query in report.sanity:
+        # A sanity query that finds nothing means the model is vacuous there, except where
+        # the variant removes that behaviour on purpose (no-destroy never destroys).
+        intended = variant == "no-destroy" and "destroyed" in query.name
+        if query.reachable:
+            row = Row(inv, f"sanity: {query.name}", "REACHABLE", query.seconds)
+        elif intended:
+            row = Row(
+                inv, f"sanity: {query.name}", "PASS", query.seconds, "unreachable, as intended"
+            )
+        else:
+            row = Row(inv, f"sanity: {query.name}", "UNREACHABLE", query.seconds, "vacuous model?")
+        outcome.rows.append(row)
+
+    for walk_seed in range(seed, seed + walks):
+        started = time.perf_counter()
+        walk = run_walk(walk_seed, steps, variant=variant, max_attempts=max_attempts)
+        elapsed = time.perf_counter() - started
+        label = f"conformance walk (seed {walk_seed}, {steps} steps)"
+        if walk.failure is None:
+            outcome.rows.append(Row(inv, label, "PASS", elapsed))
+            continue
+        outcome.rows.append(
+            Row(walk.failure.invariant, label, "FAIL", elapsed, f"at step {walk.steps}")
+        )
+        program = "\n".join(f"  harness.{line}" for line in walk.program)
+        outcome.counterexamples.append(
+            f"conformance walk (seed {walk_seed}) failed at step {walk.steps}: {walk.failure}\n"
+            f"the program, impl and model side by side from a fresh Harness:\n{program}"
+        )
+        flag = f" --variant {variant}" if variant else ""
+        outcome.reproduce.append(
+            f"vaultbench check{flag} --seed {walk_seed} --walks 1 --steps {walk.steps}"
+            f" --max-attempts {max_attempts}"
+        )
+    return outcome
+
+
+def _print_table(outcome: CheckOutcome, variant: str | None) -> None:
+    title = f"vault: {variant or 'safe'} (unsafe variant)" if variant else "vault: safe"
+    print(f"vaultbench check — {title}")
+    widths = (20, 44, 10)
+    header = ("invariant", "obligation", "result")
+    print(f"{header[0]:<{widths[0]}} {header[1]:<{widths[1]}} {header[2]:<{widths[2]}}  time")
+    print("-" * (sum(widths) + 12))
+    for row in outcome.rows:
+        time_text = f"{row.seconds * 1000:8.1f} ms"
+        line = (
+            f"{row.invariant:<{widths[0]}} {row.obligation:<{widths[1]}} "
+            f"{row.result:<{widths[2]}} {time_text}"
+        )
+        if row.detail:
+            line += f"  {row.detail}"
+        print(line)
+    for text in outcome.counterexamples:
+        print()
+        print(text)
+    for command in outcome.reproduce:
+        print(f"\nreproduce with: {command}")
+    print()
+    if outcome.ok:
+        print("all invariants hold")
+    else:
+        print("VIOLATED: I3 attempt-limit")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
+
+    if args.command == "check":
+        outcome = run_check(args.variant, args.max_attempts, args.seed, args.steps, args.walks)
+        if args.json:
+            document = {
+                "variant": args.variant,
+                "max_attempts": args.max_attempts,
+                "ok": outcome.ok,
+                "rows": [row.__dict__ for row in outcome.rows],
+                "counterexamples": outcome.counterexamples,
+                "reproduce": outcome.reproduce,
+            }
+            print(json.dumps(document, indent=2))
+        else:
+            _print_table(outcome, args.variant)
+        return EXIT_OK if outcome.ok else EXIT_VIOLATED
+
+    if args.command == "demo":
+        from vaultbench.demo import run_demo
+
+        return run_demo(args.method, seed=args.seed, kem=args.kem, fast_kdf=args.fast_kdf)
+
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover
+    return EXIT_USAGE  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

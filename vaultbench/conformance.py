@@ -1,0 +1,330 @@
+"""vaultbench.conformance: the implementation held to the model, step by step.
+
+``Harness`` applies every operation twice, to the running system (``impl``: a real
+client, a real HSM, real cryptography) and to the model (``model.vault``), and reports
+any difference:
+
+- the observable results must be equal (``Released``, ``WrongGuess(remaining)``,
+  ``Destroyed``, ``NoRecord``, ``NoAnswer``, ``WrongKey``);
+- the impl's state, abstracted, must equal the model's state;
+- I3 ``attempt-limit`` must hold, on the model *and* on the answers the impl gave
+  (counted here, from what left the HSM).
+
+Two drivers use it: the Hypothesis state machine in ``tests/test_conformance.py`` (which
+shrinks a failure to a short program) and ``run_walk`` below, a seeded random walk that
+``vaultbench check`` runs. This module and ``tests/`` are the only places that import both
+``model`` and ``impl``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import model.vault as mv
+from impl.client import (
+    Client,
+    ClientConfig,
+    Destroyed,
+    Enrollment,
+    NoRecord,
+    Outcome,
+    Recovered,
+    Refused,
+    WrongGuess,
+    WrongKey,
+)
+from impl.codes import encode_key64
+from impl.crypto.symmetric import Argon2Params, SeededRng
+from impl.errors import HsmUnavailable
+from impl.hsm import Hsm, HsmConfig
+from impl.method import Method
+from impl.passkey import SoftwareAuthenticator
+from impl.redact import Secret
+from impl.vault import VaultPolicy
+
+USERS = ("alice", "bob")
+METHODS = tuple(m.value for m in Method)
+
+
+class ConformanceFailure(AssertionError):
+    """The impl and the model disagree, or an invariant fails."""
+
+    def __init__(self, invariant: str, detail: str) -> None:
+        super().__init__(f"{invariant}: {detail}")
+        self.invariant = invariant
+        self.detail = detail
+
+
+@dataclass
+class _UserState:
+    enrollment: Enrollment
+    secret_id: int
+    password: str = ""
+    authenticator: SoftwareAuthenticator | None = None
+    impostor: SoftwareAuthenticator | None = None
+    impostor_credential: bytes = b""
+    blob: bytes = b""
+    wrong_answered: int = 0
+
+
+@dataclass
+class StepRecord:
+    """One applied operation: what was done and what both sides answered."""
+
+    operation: str
+    impl_result: mv.Result
+    model_result: mv.Result
+
+
+@dataclass
+class Harness:
+    """The impl and the model side by side. ``variant`` is an unsafe variant or None."""
+
+    variant: str | None = None
+    max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS
+    seed: int = 0
+    trace: list[StepRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.config = mv.VaultConfig(self.max_attempts, self.variant)
+        self.model = mv.INITIAL
+        self._rng = SeededRng(self.seed)
+        policy = VaultPolicy(self.max_attempts, self.variant)
+        self.hsm = Hsm(HsmConfig(policy=policy), rng=SeededRng(self.seed + 1))
+        self._users: dict[str, _UserState] = {}
+        self._next_secret = 0
+        self._client_config = ClientConfig(argon2=Argon2Params.FAST)
+
+    # ------------------------------------------------------------------ operations
+
+    def client(self, user: str) -> Client:
+        return Client(
+            user,
+            self.hsm.handle,
+            self.hsm.fleet_public_key,
+            config=self._client_config,
+            rng=self._rng,
+        )
+
+    def register(self, user: str, method: str) -> None:
+        """Enrol ``user`` with ``method`` and back up one blob."""
+        chosen = Method(method)
+        client = self.client(user)
+        state: _UserState
+        self._next_secret += 1
+        if chosen is Method.KEY64:
+            state = _UserState(client.enroll_key64(), self._next_secret)
+        elif chosen is Method.RECOVERY_CODE:
+            state = _UserState(client.enroll_recovery_code(), self._next_secret)
+        elif chosen is Method.PASSWORD:
+            password = f"correct horse {self._next_secret}"
+            state = _UserState(client.enroll_password(password), self._next_secret, password)
+        else:
+            device = SoftwareAuthenticator(rng=self._rng)
+            impostor = SoftwareAuthenticator(rng=self._rng)
+            credential = impostor.create_credential(client.config.rp_id, user.encode())
+            state = _UserState(
+                client.enroll_passkey(device),
+                self._next_secret,
+                authenticator=device,
+                impostor=impostor,
+                impostor_credential=credential.credential_id,
+            )
+        state.blob = client.backup(
+            state.enrollment, f"backup of {user} #{state.secret_id}".encode()
+        )
+        self._users[user] = state
+        self.model, _ = mv.register(self.model, user, mv.Method(method), state.secret_id)
+        self._check_state(f"register({user!r}, {method!r})")
+
+    def has_user(self, user: str) -> bool:
+        return user in self._users
+
+    def back_up(self, user: str, plaintext: bytes) -> None:
+        """A new backup under the user's current root key (no vault traffic)."""
+        state = self._users.get(user)
+        if state is None:
+            return
+        state.blob = self.client(user).backup(state.enrollment, plaintext)
+
+    def recover(self, user: str, correct: bool, crash: bool = False) -> None:
+        """One recovery attempt; ``crash`` arms the HSM's ``after-charge`` fault point."""
+        operation = f"recover({user!r}, correct={correct}, crash={crash})"
+        if crash:
+            self.hsm.arm_fault("after-charge")
+        impl_result = self._impl_recover(user, correct)
+        if crash or not self.hsm.is_up:
+            # Whatever happened, the next operation meets a freshly restarted HSM with
+            # no fault armed.
+            self.hsm.crash()
+            self.hsm.restart()
+        self.model, model_result = mv.guess(self.model, user, correct, crash, self.config)
+        self.trace.append(StepRecord(operation, impl_result, model_result))
+        if impl_result != model_result:
+            raise ConformanceFailure(
+                "conformance",
+                f"{operation}: impl answered {impl_result!r}, model {model_result!r}",
+            )
+        self._check_state(operation)
+
+    def restart_hsm(self) -> None:
+        """Crash and restart the HSM between requests: durable state must survive."""
+        self.hsm.crash()
+        self.hsm.restart()
+        self._check_state("restart_hsm()")
+
+    # ------------------------------------------------------------------- internals
+
+    def _impl_recover(self, user: str, correct: bool) -> mv.Result:
+        state = self._users.get(user)
+        client = self.client(user)
+        if state is None:
+            return mv.NoRecord()
+        method = state.enrollment.method
+        outcome: Outcome
+        try:
+            if method is Method.KEY64:
+                typed = self._typed(state) if correct else _other_key64(state)
+                outcome = client.recover_key64(state.blob, typed)
+            elif method is Method.RECOVERY_CODE:
+                typed = self._typed(state) if correct else self._wrong_code(user)
+                outcome = client.recover_recovery_code(state.blob, typed)
+            elif method is Method.PASSWORD:
+                guess = state.password if correct else state.password + " (typo)"
+                outcome = client.recover_password(state.blob, guess)
+            else:
+                if correct:
+                    assert state.authenticator is not None
+                    outcome = client.recover_passkey(state.blob, state.authenticator)
+                else:
+                    # Another person's passkey, asserting with its own credential.
+                    assert state.impostor is not None
+                    outcome = client.recover_passkey(
+                        state.blob, state.impostor, credential_id=state.impostor_credential
+                    )
+        except HsmUnavailable:
+            return mv.NoAnswer()
+        return self._abstract(state, outcome)
+
+    def _abstract(self, state: _UserState, outcome: Outcome) -> mv.Result:
+        """The impl's outcome as a model result (the abstraction function on answers)."""
+        match outcome:
+            case Recovered(root_key=root):
+                if root != state.enrollment.root_key:
+                    raise ConformanceFailure("conformance", "a recovery released another key")
+                return mv.Released(state.secret_id)
+            case WrongGuess(remaining=remaining):
+                state.wrong_answered += 1
+                return mv.WrongGuess(remaining)
+            case Destroyed():
+                return mv.Destroyed()
+            case NoRecord():
+                return mv.NoRecord()
+            case WrongKey():
+                return mv.WrongKey()
+            case Refused(reason=reason):
+                raise ConformanceFailure("conformance", f"the vault refused: {reason}")
+        raise ConformanceFailure("conformance", f"unknown outcome {outcome!r}")
+
+    @staticmethod
+    def _typed(state: _UserState) -> str:
+        shown = state.enrollment.shown_to_user
+        assert shown is not None
+        return shown.reveal().decode()
+
+    def _wrong_code(self, user: str) -> str:
+        other = self.client(user).enroll_recovery_code().shown_to_user
+        assert other is not None
+        return other.reveal().decode()
+
+    def _check_state(self, after: str) -> None:
+        views = {view.user: view for view in self.hsm.records()}
+        for user, record in self.model:
+            state = self._users[user]
+            if record.method.uses_vault:
+                view = views.get(user)
+                if view is None:
+                    raise ConformanceFailure("conformance", f"after {after}: no record for {user}")
+                found = (view.method.value, view.attempts, view.destroyed)
+                expected = (record.method.value, record.attempts, record.destroyed)
+                if found != expected:
+                    raise ConformanceFailure(
+                        "conformance",
+                        f"after {after}: {user}'s record (method, attempts, destroyed) "
+                        f"is {found} in the impl, {expected} in the model",
+                    )
+            if state.wrong_answered != record.wrong_answered:
+                raise ConformanceFailure(
+                    "conformance",
+                    f"after {after}: {user} got {state.wrong_answered} wrong-guess answers "
+                    f"from the impl, {record.wrong_answered} in the model",
+                )
+        for violation in mv.check_i3(self.model, self.config):
+            raise ConformanceFailure(
+                "I3 attempt-limit", f"after {after}: {violation.user}: {violation.detail}"
+            )
+        for user, state in self._users.items():
+            if state.wrong_answered > self.max_attempts:
+                raise ConformanceFailure(
+                    "I3 attempt-limit",
+                    f"after {after}: the impl answered {state.wrong_answered} wrong guesses "
+                    f"for {user}, limit {self.max_attempts}",
+                )
+
+
+def _other_key64(state: _UserState) -> str:
+    root = state.enrollment.root_key.reveal()
+    flipped = bytes([root[0] ^ 1]) + root[1:]
+    return encode_key64(Secret(flipped))
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    steps: int
+    failure: ConformanceFailure | None
+    program: list[str]
+
+
+def run_walk(
+    seed: int,
+    steps: int,
+    *,
+    variant: str | None = None,
+    max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS,
+    on_step: Callable[[int], None] | None = None,
+) -> WalkResult:
+    """A seeded random walk over the harness's operations; the seed reproduces it.
+
+    The walk is biased the way attacks are: mostly wrong guesses on one user, with
+    crashes at the fault point, so the limit is reached within a short run.
+    """
+    chooser = random.Random(seed)  # noqa: S311 -- choosing test steps, not keys
+    # Each walk draws its own mix of right guesses and crashes, so that across seeds it
+    # covers the patient attacker (no right guess, no crash) and the crash-happy one.
+    p_correct = chooser.choice((0.0, 0.05, 0.2))
+    p_crash = chooser.choice((0.0, 0.1, 0.3))
+    harness = Harness(variant=variant, max_attempts=max_attempts, seed=seed)
+    program: list[str] = []
+    for index in range(steps):
+        user = chooser.choice(USERS)
+        roll = chooser.random()
+        try:
+            if roll < 0.04 or not harness.has_user(user):
+                method = chooser.choice(METHODS)
+                program.append(f"register({user!r}, {method!r})")
+                harness.register(user, method)
+            elif roll < 0.08:
+                program.append("restart_hsm()")
+                harness.restart_hsm()
+            else:
+                correct = chooser.random() < p_correct
+                crash = chooser.random() < p_crash
+                program.append(f"recover({user!r}, correct={correct}, crash={crash})")
+                harness.recover(user, correct, crash)
+        except ConformanceFailure as failure:
+            return WalkResult(index + 1, failure, program)
+        if on_step is not None:
+            on_step(index)
+    return WalkResult(steps, None, program)
