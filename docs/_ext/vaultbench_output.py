@@ -1,0 +1,191 @@
+"""vaultbench_output: show real ``vaultbench`` output in the docs, run at build time.
+
+Usage in a page::
+
+    .. vaultbench-output:: check --variant no-destroy
+       :expect-exit: 1
+
+The directive runs the CLI *in process*: it imports ``vaultbench.cli`` (lazily, when the
+first directive runs), calls ``main(argv)`` with the arguments split as a shell would
+(``shlex``), captures what it writes to stdout, and inserts that text as a literal block
+preceded by the command line. The exit code must equal ``:expect-exit:`` (default 0);
+otherwise the build stops with an ``ExtensionError`` that shows the command, both exit
+codes and the captured output. So a page can never show output the code no longer
+produces, or a failure nobody expected.
+
+Options:
+
+``:expect-exit: N``
+    the exit code the command must return (default ``0``);
+``:stderr:``
+    (flag) append what the command wrote to stderr to the block (argparse's usage
+    errors go there);
+``:no-prompt:``
+    (flag) omit the ``$ vaultbench ...`` line at the top of the block.
+
+Configuration (``conf.py``):
+
+``vaultbench_output_strict`` (default ``True``)
+    ``True``: a wrong exit code aborts the build. ``False``: it is reported as an error
+    message in the page, which ``sphinx-build -W`` still turns into a failed build.
+
+Every page that uses the directive is re-read on every build (``env-get-outdated``), so
+its output is never served stale from the doctree cache after the code changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.errors import ExtensionError
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.typing import ExtensionMetadata
+
+#: The environment attribute that remembers which documents use the directive.
+_ENV_ATTR = "vaultbench_output_docs"
+
+#: ANSI escape sequences (colour, cursor), stripped in case the CLI styles its output.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+CliMain = Callable[[list[str]], int | None]
+
+
+def _load_main() -> CliMain:
+    """Import ``vaultbench.cli.main`` on first use (the CLI may not exist at config time)."""
+    from vaultbench.cli import main  # lazy on purpose
+
+    return main
+
+
+def run_cli(argv: Sequence[str], main: CliMain | None = None) -> tuple[int, str, str]:
+    """Run the CLI in process on ``argv``; return (exit code, stdout, stderr).
+
+    ``SystemExit`` (argparse on a usage error, or an explicit ``sys.exit``) is turned into
+    its exit code, as the shell would see it.
+    """
+    entry = _load_main() if main is None else main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            returned = entry(list(argv))
+        except SystemExit as stop:
+            returned = _exit_code(stop.code)
+    code = 0 if returned is None else int(returned)
+    return code, _ANSI.sub("", out.getvalue()), _ANSI.sub("", err.getvalue())
+
+
+def _exit_code(value: object) -> int:
+    """The exit status ``sys.exit(value)`` gives a shell."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    return 1
+
+
+class VaultbenchOutput(SphinxDirective):
+    """``.. vaultbench-output:: <argv...>``: the output of ``vaultbench <argv...>``."""
+
+    has_content = False
+    required_arguments = 1
+    optional_arguments = 0
+    final_argument_whitespace = True
+    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {
+        "expect-exit": directives.nonnegative_int,
+        "stderr": directives.flag,
+        "no-prompt": directives.flag,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        argv = shlex.split(self.arguments[0])
+        expected: int = self.options.get("expect-exit", 0)
+        command = shlex.join(["vaultbench", *argv])
+        self._note_usage()
+
+        try:
+            code, out, err = run_cli(argv)
+        except ImportError as exc:
+            raise self._failure(f"cannot import vaultbench.cli for `{command}`: {exc}") from exc
+        except Exception as exc:
+            raise self._failure(f"`{command}` raised {type(exc).__name__}: {exc}") from exc
+
+        if code != expected:
+            message = (
+                f"`{command}` exited {code}, the page expects {expected} "
+                f"(:expect-exit:)\n--- stdout ---\n{out}--- stderr ---\n{err}"
+            )
+            if self.config.vaultbench_output_strict:
+                raise self._failure(message)
+            return [self.state.document.reporter.error(message, line=self.lineno)]
+
+        shown = out
+        if "stderr" in self.options and err:
+            shown = shown + ("" if not shown or shown.endswith("\n") else "\n") + err
+        lines = [] if "no-prompt" in self.options else [f"$ {command}"]
+        lines.extend(shown.rstrip("\n").splitlines())
+        text = "\n".join(lines)
+
+        block = nodes.literal_block(text, text)
+        block["language"] = "console" if "no-prompt" not in self.options else "text"
+        block["classes"].append("vaultbench-output")
+        self.set_source_info(block)
+        return [block]
+
+    def _failure(self, message: str) -> ExtensionError:
+        where = f"{self.env.doc2path(self.env.docname)}:{self.lineno}"
+        return ExtensionError(f"vaultbench-output at {where}: {message}")
+
+    def _note_usage(self) -> None:
+        used: set[str] = getattr(self.env, _ENV_ATTR, set())
+        used.add(self.env.docname)
+        setattr(self.env, _ENV_ATTR, used)
+
+
+# ---------------------------------------------------------------------------------------
+# Environment bookkeeping: re-read pages that run the CLI on every build.
+
+
+def _purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    getattr(env, _ENV_ATTR, set()).discard(docname)
+
+
+def _merge_info(
+    app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment
+) -> None:
+    mine: set[str] = getattr(env, _ENV_ATTR, set())
+    mine.update(getattr(other, _ENV_ATTR, set()))
+    setattr(env, _ENV_ATTR, mine)
+
+
+def _always_outdated(
+    app: Sphinx,
+    env: BuildEnvironment,
+    added: set[str],
+    changed: set[str],
+    removed: set[str],
+) -> list[str]:
+    used: set[str] = getattr(env, _ENV_ATTR, set())
+    return sorted(used - removed)
+
+
+def setup(app: Sphinx) -> ExtensionMetadata:
+    app.add_config_value("vaultbench_output_strict", True, "env", types=frozenset({bool}))
+    app.add_directive("vaultbench-output", VaultbenchOutput)
+    app.connect("env-purge-doc", _purge_doc)
+    app.connect("env-merge-info", _merge_info)
+    app.connect("env-get-outdated", _always_outdated)
+    return {
+        "version": "1.0",
+        "env_version": 1,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }
