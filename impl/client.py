@@ -45,21 +45,21 @@ from impl.crypto.symmetric import (
 from impl.errors import BlobAuthenticationError, DecryptionError, VaultbenchError, WireError
 from impl.messages import (
     BeginRecovery,
+    Destroyed,
+    NoRecord,
     PasskeyRecoveryInfo,
     PasswordRecoveryInfo,
     RecoverPasskey,
     RecoverPassword,
+    Refused,
     Registered,
     RegisterPasskey,
     RegisterPassword,
     Released,
     Request,
     Response,
+    WrongGuess,
 )
-from impl.messages import Destroyed as VaultDestroyed
-from impl.messages import NoRecord as VaultNoRecord
-from impl.messages import Refused as VaultRefused
-from impl.messages import WrongGuess as VaultWrongGuess
 from impl.method import Method
 from impl.passkey import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftwareAuthenticator
 from impl.redact import Secret
@@ -110,28 +110,8 @@ class Recovered:
 
 
 @dataclass(frozen=True)
-class WrongGuess:
-    remaining: int
-
-
-@dataclass(frozen=True)
-class Destroyed:
-    pass
-
-
-@dataclass(frozen=True)
-class NoRecord:
-    pass
-
-
-@dataclass(frozen=True)
 class WrongKey:
     """The key64 or recovery code typed does not decrypt the backup."""
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: str
 
 
 Outcome = Recovered | WrongGuess | Destroyed | NoRecord | WrongKey | Refused
@@ -293,15 +273,9 @@ class Client:
 
     @staticmethod
     def _outcome(response: Response) -> Outcome:
-        match response:
-            case VaultWrongGuess(remaining=remaining):
-                return WrongGuess(remaining)
-            case VaultDestroyed():
-                return Destroyed()
-            case VaultNoRecord():
-                return NoRecord()
-            case VaultRefused(reason=reason):
-                return Refused(reason)
+        """A vault answer that is not ``Released`` is the outcome itself."""
+        if isinstance(response, WrongGuess | Destroyed | NoRecord | Refused):
+            return response
         raise UnexpectedResponse(f"unexpected response {type(response).__name__}")
 
     @staticmethod
