@@ -22,7 +22,7 @@ from hypothesis.stateful import (
 
 import model.vault as mv
 from impl.method import Method as ImplMethod
-from vaultbench.conformance import METHODS, USERS, ConformanceFailure, Harness, run_walk
+from vaultbench.conformance import METHODS, USERS, ConformanceFailure, Harness, replay, run_walk
 
 users = st.sampled_from(USERS)
 methods = st.sampled_from(METHODS)
@@ -122,3 +122,14 @@ def test_walk_is_deterministic() -> None:
     second = run_walk(seed=5, steps=60, variant="no-destroy")
     assert first.program == second.program
     assert first.steps == second.steps
+
+
+def test_walk_failure_shrinks_to_a_reproducer_that_fails_the_same_way() -> None:
+    result = run_walk(seed=1, steps=300, variant="check-before-charge")
+    assert result.failure is not None
+    assert 0 < len(result.reproducer) <= result.steps
+    again = replay(result.reproducer, variant="check-before-charge", max_attempts=10)
+    assert again is not None
+    assert again.invariant == "I3 attempt-limit"
+    # the reproducer passes on the safe vault: it is the variant that fails
+    assert replay(result.reproducer, variant=None, max_attempts=10) is None

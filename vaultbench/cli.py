@@ -122,7 +122,7 @@ def run_check(
     variant: str | None, max_attempts: int, seed: int, steps: int, walks: int
 ) -> CheckOutcome:
     from proofs.vault_i3 import check_i3
-    from vaultbench.conformance import run_walk
+    from vaultbench.conformance import render_op, run_walk
 
     outcome = CheckOutcome()
     config = VaultConfig(max_attempts=max_attempts, variant=variant)
@@ -174,10 +174,12 @@ def run_check(
         outcome.rows.append(
             Row(walk.failure.invariant, label, "FAIL", elapsed, f"at step {walk.steps}")
         )
-        program = "\n".join(f"  harness.{line}" for line in walk.program)
+        short = "\n".join(f"  harness.{render_op(op)}" for op in walk.reproducer)
         outcome.counterexamples.append(
             f"conformance walk (seed {walk_seed}) failed at step {walk.steps}: {walk.failure}\n"
-            f"the program, impl and model side by side from a fresh Harness:\n{program}"
+            f"shortened to {len(walk.reproducer)} of {walk.steps} operations, which fail the "
+            f"same way on a fresh Harness(variant={variant!r}, max_attempts={max_attempts}):\n"
+            f"{short}"
         )
         flag = f" --variant {variant}" if variant else ""
         outcome.reproduce.append(

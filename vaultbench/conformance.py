@@ -19,7 +19,8 @@ shrinks a failure to a short program) and ``run_walk`` below, a seeded random wa
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import model.vault as mv
@@ -280,11 +281,89 @@ def _other_key64(state: _UserState) -> str:
     return encode_key64(Secret(flipped))
 
 
+#: One harness operation: ("register", user, method), ("recover", user, correct, crash)
+#: or ("restart_hsm",).
+Op = tuple[str, ...] | tuple[str, str, bool, bool]
+
+
+def render_op(op: Op) -> str:
+    """The operation as a call on a ``Harness``, valid Python."""
+    name, *args = op
+    if name == "register":
+        return f"register({args[0]!r}, {args[1]!r})"
+    if name == "recover":
+        return f"recover({args[0]!r}, correct={args[1]}, crash={args[2]})"
+    return f"{name}()"
+
+
+def apply_op(harness: Harness, op: Op) -> None:
+    name, *args = op
+    if name == "register":
+        harness.register(str(args[0]), str(args[1]))
+    elif name == "recover":
+        harness.recover(str(args[0]), bool(args[1]), bool(args[2]))
+    else:
+        harness.restart_hsm()
+
+
 @dataclass(frozen=True)
 class WalkResult:
+    """How a walk ended: the steps it ran, the failure if any, and the operations.
+
+    ``program`` is every operation of the walk, up to the failure; ``reproducer`` is a
+    shortened program that fails the same invariant (empty when the walk passed).
+    """
+
     steps: int
     failure: ConformanceFailure | None
-    program: list[str]
+    ops: tuple[Op, ...]
+    reproducer: tuple[Op, ...] = ()
+
+    @property
+    def program(self) -> list[str]:
+        return [render_op(op) for op in self.ops]
+
+
+def replay(
+    ops: Sequence[Op], *, variant: str | None, max_attempts: int, seed: int = 0
+) -> ConformanceFailure | None:
+    """Run ``ops`` on a fresh harness; the failure they cause, if any."""
+    harness = Harness(variant=variant, max_attempts=max_attempts, seed=seed)
+    for op in ops:
+        try:
+            apply_op(harness, op)
+        except ConformanceFailure as failure:
+            return failure
+    return None
+
+
+def shrink(
+    ops: Sequence[Op],
+    failure: ConformanceFailure,
+    *,
+    variant: str | None,
+    max_attempts: int,
+    budget_seconds: float = 2.0,
+) -> tuple[Op, ...]:
+    """Remove operations while the program still fails the same invariant (ddmin-style:
+    chunks of halving size, then single operations), within ``budget_seconds``."""
+    deadline = time.monotonic() + budget_seconds
+    current = list(ops)
+    chunk = max(1, len(current) // 2)
+    while chunk >= 1 and time.monotonic() < deadline:
+        index = 0
+        removed_any = False
+        while index < len(current) and time.monotonic() < deadline:
+            candidate = current[:index] + current[index + chunk :]
+            again = replay(candidate, variant=variant, max_attempts=max_attempts)
+            if again is not None and again.invariant == failure.invariant:
+                current = candidate
+                removed_any = True
+            else:
+                index += chunk
+        if not removed_any:
+            chunk //= 2
+    return tuple(current)
 
 
 def run_walk(
@@ -294,11 +373,11 @@ def run_walk(
     variant: str | None = None,
     max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS,
     on_step: Callable[[int], None] | None = None,
+    shrink_seconds: float = 2.0,
 ) -> WalkResult:
     """A seeded random walk over the harness's operations; the seed reproduces it.
 
-    The walk is biased the way attacks are: mostly wrong guesses on one user, with
-    crashes at the fault point, so the limit is reached within a short run.
+    On a failure the program is shortened (``shrink``) into ``reproducer``.
     """
     chooser = random.Random(seed)  # noqa: S311 -- choosing test steps, not keys
     # Each walk draws its own mix of right guesses and crashes, so that across seeds it
@@ -306,25 +385,31 @@ def run_walk(
     p_correct = chooser.choice((0.0, 0.05, 0.2))
     p_crash = chooser.choice((0.0, 0.1, 0.3))
     harness = Harness(variant=variant, max_attempts=max_attempts, seed=seed)
-    program: list[str] = []
+    ops: list[Op] = []
     for index in range(steps):
         user = chooser.choice(USERS)
         roll = chooser.random()
+        op: Op
+        if roll < 0.04 or not harness.has_user(user):
+            op = ("register", user, chooser.choice(METHODS))
+        elif roll < 0.08:
+            op = ("restart_hsm",)
+        else:
+            correct = chooser.random() < p_correct
+            crash = chooser.random() < p_crash
+            op = ("recover", user, correct, crash)
+        ops.append(op)
         try:
-            if roll < 0.04 or not harness.has_user(user):
-                method = chooser.choice(METHODS)
-                program.append(f"register({user!r}, {method!r})")
-                harness.register(user, method)
-            elif roll < 0.08:
-                program.append("restart_hsm()")
-                harness.restart_hsm()
-            else:
-                correct = chooser.random() < p_correct
-                crash = chooser.random() < p_crash
-                program.append(f"recover({user!r}, correct={correct}, crash={crash})")
-                harness.recover(user, correct, crash)
+            apply_op(harness, op)
         except ConformanceFailure as failure:
-            return WalkResult(index + 1, failure, program)
+            short = shrink(
+                ops,
+                failure,
+                variant=variant,
+                max_attempts=max_attempts,
+                budget_seconds=shrink_seconds,
+            )
+            return WalkResult(index + 1, failure, tuple(ops), short)
         if on_step is not None:
             on_step(index)
-    return WalkResult(steps, None, program)
+    return WalkResult(steps, None, tuple(ops))
