@@ -42,7 +42,7 @@ from impl.crypto.symmetric import (
     argon2id,
     hkdf_sha256,
 )
-from impl.errors import BlobAuthenticationError, DecryptionError, VaultbenchError, WireError
+from impl.errors import BlobAuthenticationError, DecryptionError, WireError
 from impl.messages import (
     BeginRecovery,
     Destroyed,
@@ -303,7 +303,6 @@ __all__ = [
     "Outcome",
     "Recovered",
     "Refused",
-    "VaultbenchError",
     "WrongGuess",
     "WrongKey",
 ]
