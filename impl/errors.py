@@ -54,3 +54,23 @@ class VaultError(VaultbenchError):
 
 class HsmUnavailable(VaultbenchError):
     """The HSM crashed or is restarting: no answer was given."""
+
+
+class FleetUnavailable(HsmUnavailable):
+    """No quorum of replicas answered in time: the request may or may not have been chosen."""
+
+
+class PeerAuthError(CryptoError):
+    """A replica-to-replica message whose signature, sender, receiver or AEAD is wrong."""
+
+
+class PeerReplayError(VaultbenchError):
+    """A replica-to-replica message this replica has already accepted (a replay)."""
+
+
+class StoreError(VaultbenchError):
+    """A replica's durable store is unreadable or inconsistent (refused, nothing changed)."""
+
+
+class ConfigError(VaultbenchError):
+    """A fleet or simulation configuration that is invalid (for instance q > n)."""
