@@ -7,7 +7,8 @@ replica that applies the same commands in the same order holds the same records.
 Four commands, plain frozen values:
 
 - ``Register``: a new registration for a user (replaces the previous one, fresh budget);
-- ``ConsumeAttempt``: charge one attempt, *before* the HSM compares anything;
+- ``ConsumeAttempt``: charge one attempt, *before* the HSM compares anything; refused for
+  a record with no attempt left, so concurrent guesses cannot overdraw the budget;
 - ``Release``: record that the secret was released after a right guess;
 - ``Destroy``: destroy the record; a destroyed record never comes back.
 
@@ -163,6 +164,14 @@ class Vault:
     def users(self) -> list[str]:
         return sorted(self._records)
 
+    def records(self) -> tuple[VaultRecord, ...]:
+        """records: every record, sorted by user (what a snapshot holds)."""
+        return tuple(self._records[user] for user in sorted(self._records))
+
+    def restore(self, records: tuple[VaultRecord, ...]) -> None:
+        """restore: replace every record with ``records`` (from a snapshot)."""
+        self._records = {record.user: record for record in records}
+
     def apply(self, command: Command) -> CommandResult:
         """Apply one command; ``VaultError`` (and no change) if it does not fit the state."""
         match command:
@@ -178,6 +187,8 @@ class Vault:
                 return Registered(number)
             case ConsumeAttempt(user=user, registration=registration):
                 record = self._live(user, registration)
+                if self.policy.destroys and self.policy.at_limit(record.attempts):
+                    raise VaultError(f"registration #{registration} has no attempt left")
                 charged = replace(record, attempts=record.attempts + 1)
                 self._records[user] = charged
                 return Charged(charged.attempts)

@@ -1,0 +1,287 @@
+"""impl.service: what an HSM does with one opened request, as a resumable procedure.
+
+The steps of a request are the same whether one HSM applies its vault commands at once
+(``impl.hsm.Hsm``) or a fleet replicates them through Multi-Paxos first
+(``impl.replica.HsmReplica``). So each request is written once, as a generator: it reads
+the vault to decide, **yields** every vault command it needs, and is resumed with what
+applying that command did. The driver decides what "apply" means: at once and durably for
+one HSM; for a fleet, only once the command is *chosen* (a quorum accepted it) and every
+slot before it has been applied. Nothing is answered before the last command it depends on
+has been applied, so an answer never runs ahead of the durable state.
+
+A guess goes through these steps (**charge before check**):
+
+1. look the record up: ``NoRecord``, ``Destroyed``, a stale registration or a passkey
+   guess without a pending challenge is answered without charging anything;
+2. a record already at the limit (left there by a crash) is destroyed: ``Destroyed``;
+3. ``ConsumeAttempt`` is yielded; the vault refuses it for a record at the limit, so two
+   concurrent guesses cannot both take the last attempt;
+4. the fault point ``after-charge`` is yielded (an armed crash fires there);
+5. the comparison: the access-key verifier (constant time) or the passkey assertion;
+6. ``Release`` (right) or, at the limit, ``Destroy`` (wrong), then the answer.
+
+The vault's unsafe variant ``check-before-charge`` compares and answers first and charges
+after; its fault point sits between the answer and the charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from impl.crypto.symmetric import Rng, hkdf_sha256
+from impl.errors import PasskeyError
+from impl.messages import (
+    BeginRecovery,
+    Destroyed,
+    NoRecord,
+    PasskeyRecoveryInfo,
+    PasswordRecoveryInfo,
+    RecoverPasskey,
+    RecoverPassword,
+    Refused,
+    Registered,
+    RegisterPasskey,
+    RegisterPassword,
+    Released,
+    Request,
+    Response,
+    WrongGuess,
+)
+from impl.method import Method
+from impl.passkey import DEFAULT_ORIGIN, DEFAULT_RP_ID, verify_assertion
+from impl.redact import Secret, ct_equal
+from impl.vault import (
+    Charged,
+    Command,
+    CommandResult,
+    ConsumeAttempt,
+    Destroy,
+    PasskeyFactor,
+    PasswordFactor,
+    Register,
+    Release,
+    SecretReleased,
+    Vault,
+    VaultPolicy,
+    VaultRecord,
+)
+from impl.vault import Registered as VaultRegistered
+
+VERIFIER_INFO = b"vaultbench vault verifier v1"
+CHALLENGE_LEN = 32
+SECRET_LEN = 32
+MIN_SALT_LEN = 16
+FAULT_POINTS = ("after-charge",)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """What a driver sends back when the vault refused a command (nothing changed)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class FaultPoint:
+    """A named point where an armed fault may fire; ``answer`` is already decided if set."""
+
+    name: str
+    answer: Response | None = None
+
+
+#: What a request procedure yields, is resumed with, and finally returns.
+Procedure = Generator[Command | FaultPoint, CommandResult | Rejected | None, Response]
+
+
+class VaultService:
+    """The request procedures of an HSM, and its volatile passkey challenges."""
+
+    def __init__(self, policy: VaultPolicy, rng: Rng, rp_id: str, origin: str) -> None:
+        self.policy = policy
+        self._rng = rng
+        self._rp_id = rp_id
+        self._origin = origin
+        self._challenges: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"VaultService({len(self._challenges)} pending challenges)"
+
+    def forget(self) -> None:
+        """Lose the volatile state (a crash, or a replica that stops leading)."""
+        self._challenges.clear()
+
+    def procedure(self, request: Request, vault: Vault) -> Procedure:
+        """procedure: the steps of ``request`` against ``vault`` (read, never written)."""
+        match request:
+            case RegisterPassword():
+                return self._register_password(request)
+            case RegisterPasskey():
+                return self._register_passkey(request)
+            case BeginRecovery(user=user):
+                return self._begin(user, vault)
+            case RecoverPassword() | RecoverPasskey():
+                return self._guess(request, vault)
+        return _answer(Refused("unknown request"))  # pragma: no cover
+
+    # ------------------------------------------------------------------- registration
+
+    def _register_password(self, request: RegisterPassword) -> Procedure:
+        if len(request.salt) < MIN_SALT_LEN:
+            return _answer(Refused(f"salt must be at least {MIN_SALT_LEN} bytes"))
+        if len(request.access_key) != SECRET_LEN or len(request.secret) != SECRET_LEN:
+            return _answer(Refused(f"access key and secret must be {SECRET_LEN} bytes"))
+        verifier = Secret(
+            hkdf_sha256(request.access_key.reveal(), VERIFIER_INFO, salt=request.salt)
+        )
+        factor = PasswordFactor(salt=request.salt, verifier=verifier)
+        return self._register(Register(request.user, Method.PASSWORD, factor, request.secret))
+
+    def _register_passkey(self, request: RegisterPasskey) -> Procedure:
+        if len(request.server_share) != SECRET_LEN:
+            return _answer(Refused(f"server share must be {SECRET_LEN} bytes"))
+        if not request.credential_id or not request.cose_public_key or not request.prf_salt:
+            return _answer(Refused("credential id, public key and PRF salt must not be empty"))
+        factor = PasskeyFactor(
+            credential_id=request.credential_id,
+            cose_public_key=request.cose_public_key,
+            prf_salt=request.prf_salt,
+        )
+        command = Register(request.user, Method.PASSKEY, factor, request.server_share)
+        return self._register(command)
+
+    def _register(self, command: Register) -> Procedure:
+        result = yield command
+        if not isinstance(result, VaultRegistered):
+            return Refused("registration refused")
+        self._challenges.pop(command.user, None)
+        return Registered(result.registration)
+
+    # ------------------------------------------------------------------------ recovery
+
+    def _begin(self, user: str, vault: Vault) -> Procedure:
+        record = vault.record(user)
+        if record is None:
+            return NoRecord()
+        if record.destroyed:
+            return Destroyed()
+        factor = record.factor
+        if isinstance(factor, PasswordFactor):
+            return PasswordRecoveryInfo(record.registration, factor.salt)
+        challenge = self._rng.random_bytes(CHALLENGE_LEN)
+        self._challenges[user] = challenge
+        return PasskeyRecoveryInfo(
+            record.registration, challenge, factor.credential_id, factor.prf_salt
+        )
+        yield  # pragma: no cover - makes this a generator: it needs no command
+
+    def _guess(self, request: RecoverPassword | RecoverPasskey, vault: Vault) -> Procedure:
+        policy = self.policy
+        record = vault.record(request.user)
+        if record is None:
+            return NoRecord()
+        if record.destroyed:
+            return Destroyed()
+        if record.registration != request.registration:
+            return Refused(f"stale registration #{request.registration}")
+        expected = Method.PASSWORD if isinstance(request, RecoverPassword) else Method.PASSKEY
+        if record.method is not expected:
+            return Refused(f"the record is protected by {record.method}, not {expected}")
+        challenge = b""
+        if isinstance(request, RecoverPasskey):
+            pending = self._challenges.pop(request.user, None)
+            if pending is None:
+                return Refused("no pending passkey challenge: begin the recovery again")
+            challenge = pending
+        if policy.destroys and policy.at_limit(record.attempts):
+            yield Destroy(record.user, record.registration)
+            return Destroyed()
+
+        if policy.variant == "check-before-charge":
+            right, _ = self._compare(record, request, challenge)
+            answer: Response = (
+                Released(record.secret)
+                if right
+                else WrongGuess(max(0, policy.max_attempts - record.attempts - 1))
+            )
+            yield FaultPoint("after-charge", answer)
+            charged = yield ConsumeAttempt(record.user, record.registration)
+            if isinstance(charged, Charged) and not right and policy.at_limit(charged.attempts):
+                yield Destroy(record.user, record.registration)
+            return answer
+
+        charged = yield ConsumeAttempt(record.user, record.registration)
+        if not isinstance(charged, Charged):
+            return (yield from self._refused_charge(request, vault))
+        yield FaultPoint("after-charge")
+        right, sign_count = self._compare(record, request, challenge)
+        if right:
+            released = yield Release(record.user, record.registration, sign_count)
+            if isinstance(released, SecretReleased):
+                return Released(released.secret)
+            return Destroyed()
+        if policy.destroys and policy.at_limit(charged.attempts):
+            yield Destroy(record.user, record.registration)
+        return WrongGuess(max(0, policy.max_attempts - charged.attempts))
+
+    def _refused_charge(self, request: RecoverPassword | RecoverPasskey, vault: Vault) -> Procedure:
+        """The vault refused the charge: the record moved on while this guess waited."""
+        record = vault.record(request.user)
+        if record is None:  # pragma: no cover - a record is never removed
+            return NoRecord()
+        if record.registration != request.registration:
+            return Refused(f"stale registration #{request.registration}")
+        if not record.destroyed:
+            yield Destroy(record.user, record.registration)
+        return Destroyed()
+
+    def _compare(
+        self,
+        record: VaultRecord,
+        request: RecoverPassword | RecoverPasskey,
+        challenge: bytes,
+    ) -> tuple[bool, int]:
+        """The comparison, after the charge. Returns (right, new passkey sign count)."""
+        factor = record.factor
+        if isinstance(request, RecoverPassword):
+            assert isinstance(factor, PasswordFactor)
+            if len(request.access_key) != SECRET_LEN:
+                return False, 0
+            candidate = hkdf_sha256(request.access_key.reveal(), VERIFIER_INFO, salt=factor.salt)
+            return ct_equal(candidate, factor.verifier.reveal()), 0
+        assert isinstance(factor, PasskeyFactor)
+        if not ct_equal(request.credential_id, factor.credential_id):
+            return False, factor.sign_count
+        try:
+            count = verify_assertion(
+                cose_public_key=factor.cose_public_key,
+                credential_id=request.credential_id,
+                authenticator_data=request.authenticator_data,
+                client_data_json=request.client_data_json,
+                signature=request.signature,
+                expected_challenge=challenge,
+                rp_id=self._rp_id,
+                origin=self._origin,
+                sign_count=factor.sign_count,
+            )
+        except PasskeyError:
+            return False, factor.sign_count
+        return True, count
+
+
+def _answer(response: Response) -> Procedure:
+    """A procedure that needs no command: it answers at once."""
+    return response
+    yield  # pragma: no cover
+
+
+__all__ = [
+    "CHALLENGE_LEN",
+    "DEFAULT_ORIGIN",
+    "DEFAULT_RP_ID",
+    "FAULT_POINTS",
+    "FaultPoint",
+    "Procedure",
+    "Rejected",
+    "VaultService",
+]
