@@ -1,0 +1,701 @@
+"""impl.consensus: Multi-Paxos among the fleet's replicas ("Paxos Made Simple").
+
+One ``Replica`` is proposer, acceptor and learner at once. It does not know whether it
+runs in the simulator or on real hosts: messages leave through a ``Transport``, time comes
+from a ``Clock``, durable state goes to a ``ReplicaStore``, randomness (election jitter)
+from an ``Rng``, and chosen log entries go to an ``Application`` (the vault).
+
+The protocol, per slot of the replicated log:
+
+- **Phase 1** (leader election): a replica whose election timer expires picks a ballot
+  ``(round, me)`` above every round it has seen, promises it to itself and sends
+  ``Prepare(ballot, from_slot)``, where ``from_slot`` is the first slot it has not
+  applied. An acceptor promises a ballot above its promise, **durably before it
+  answers**, and returns its votes from ``from_slot`` on. With promises from a quorum the
+  candidate leads: for every slot from ``from_slot`` up to the highest voted slot it
+  re-proposes the vote with the highest ballot, or a ``Noop`` where nobody voted.
+- **Phase 2**: the leader sends ``Accept(ballot, slot, proposal)``; an acceptor whose
+  promise is not above ``ballot`` records the vote **durably before it answers**
+  ``Accepted``. With ``Accepted`` from a quorum the slot is *chosen*.
+- **Learning**: the leader applies chosen slots in order and piggybacks its commit index
+  (``committed``: every slot below it is chosen) on ``Accept`` and on ``Commit``
+  heartbeats. A follower that voted for a slot at the leader's ballot knows the value;
+  for any other slot below ``committed`` it asks the leader (``CatchUp``) and receives
+  chosen entries, or a snapshot when the slot has been compacted away.
+- **Serving**: only a leader that has applied every slot it recovered in phase 1 serves
+  requests (``ready``). A restarted replica therefore never serves before it has caught
+  up, and what it reads is at least as new as everything chosen before it led.
+- **Compaction**: every ``snapshot_every`` applied slots the replica stores a snapshot of
+  the vault and drops the votes and chosen entries below it.
+
+Ballots never repeat across replicas (the replica index breaks ties) and a replica picks
+rounds above everything it has seen, so no two leaders share a ballot.
+
+Unsafe variants (``model.variants``) exist to show what the rules buy; each is named
+where it changes behaviour: ``minority-quorum`` (configuration), ``answer-before-chosen``
+and ``serve-before-catch-up`` (``impl.replica``), ``forget-promise-on-restart`` (here,
+in ``start``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final, Protocol
+
+from impl.crypto.symmetric import Rng
+from impl.errors import ConfigError
+from impl.peer_messages import (
+    ZERO_BALLOT,
+    Accept,
+    Accepted,
+    AcceptedEntry,
+    Ballot,
+    CatchUp,
+    CatchUpReply,
+    ChosenEntry,
+    Commit,
+    Noop,
+    PeerMessage,
+    Prepare,
+    Promise,
+    Proposal,
+    Reject,
+    Snapshot,
+)
+from impl.store import ReplicaStore
+from impl.vault import Command, VaultRecord
+
+#: The fleet's unsafe variants (``model.variants`` has the catalogue).
+FLEET_VARIANTS: Final = (
+    "minority-quorum",
+    "answer-before-chosen",
+    "serve-before-catch-up",
+    "forget-promise-on-restart",
+    "rollback-beyond-budget",
+)
+MAX_REPLICAS: Final = 64
+
+
+@dataclass(frozen=True)
+class ConsensusConfig:
+    """The fleet's consensus configuration; times are in milliseconds of the replica clock.
+
+    ``quorum`` 0 means a majority. A quorum must be a majority (``2q > n``) except under
+    the unsafe variant ``minority-quorum``.
+    """
+
+    replicas: int = 5
+    quorum: int = 0
+    heartbeat_ms: int = 30
+    election_timeout_ms: int = 150
+    retry_ms: int = 60
+    snapshot_every: int = 64
+    catch_up_batch: int = 512
+    variant: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.replicas <= MAX_REPLICAS:
+            raise ConfigError(f"replicas must be 1..{MAX_REPLICAS}, got {self.replicas}")
+        if not 0 <= self.quorum <= self.replicas:
+            raise ConfigError(
+                f"quorum must be 1..{self.replicas} (or 0 for a majority), got {self.quorum}"
+            )
+        if self.variant is not None and self.variant not in FLEET_VARIANTS:
+            raise ConfigError(
+                f"unknown fleet variant {self.variant!r}; known: {', '.join(FLEET_VARIANTS)}"
+            )
+        if 2 * self.q <= self.replicas and self.variant != "minority-quorum":
+            raise ConfigError(
+                f"quorum {self.q} of {self.replicas} is not a majority (2q > n fails): two "
+                f"quorums could miss each other; only the unsafe variant minority-quorum "
+                f"allows it"
+            )
+        for name in ("heartbeat_ms", "election_timeout_ms", "retry_ms", "snapshot_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.catch_up_batch < 1:
+            raise ConfigError("catch_up_batch must be at least 1")
+
+    @property
+    def q(self) -> int:
+        """The quorum size in effect."""
+        return self.quorum or self.replicas // 2 + 1
+
+    @property
+    def rollback_budget(self) -> int:
+        """How many replicas may have their storage rolled back: 2q > n + r."""
+        return max(0, 2 * self.q - self.replicas - 1)
+
+    @property
+    def crash_budget(self) -> int:
+        """How many replicas may be down while a quorum still answers (liveness)."""
+        return self.replicas - self.q
+
+
+class Transport(Protocol):
+    """Where a replica's messages go (sealed and carried by someone else)."""
+
+    def send(self, to: int, message: PeerMessage) -> None: ...
+
+
+class Clock(Protocol):
+    """The replica's clock, in milliseconds (it may be skewed; only timeouts use it)."""
+
+    def now(self) -> int: ...
+
+
+class Application(Protocol):
+    """The replicated state machine: the vault."""
+
+    def apply(self, slot: int, proposal: Proposal) -> object: ...
+
+    def records(self) -> tuple[VaultRecord, ...]: ...
+
+    def restore(self, snapshot: Snapshot) -> None: ...
+
+
+class Role(Enum):
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A proposal's slot was filled by another value (leadership changed): no result."""
+
+    slot: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a replica reports to an observer (the simulator's invariant checks)."""
+
+    kind: str  # "vote", "apply", "snapshot", "restore"
+    replica: int
+    slot: int
+    ballot: Ballot | None = None
+    proposal: Proposal | None = None
+
+
+Callback = Callable[[object], None]
+Observer = Callable[[Observation], None]
+
+
+@dataclass
+class _Inflight:
+    proposal: Proposal
+    acks: set[int]
+    sent_at: int
+
+
+@dataclass
+class _Pending:
+    request_id: bytes
+    on_chosen: Callback | None
+    on_applied: Callback
+
+
+@dataclass
+class Counters:
+    """What a replica did, for traces and summaries."""
+
+    elections: int = 0
+    led: int = 0
+    proposed: int = 0
+    chosen: int = 0
+    applied: int = 0
+    catch_ups: int = 0
+    snapshots: int = 0
+    rejects_sent: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Replica:
+    """Replica: one member of the fleet's Multi-Paxos group (see the module docstring)."""
+
+    def __init__(
+        self,
+        index: int,
+        config: ConsensusConfig,
+        store: ReplicaStore,
+        transport: Transport,
+        clock: Clock,
+        rng: Rng,
+        app: Application,
+        observer: Observer | None = None,
+    ) -> None:
+        if not 0 <= index < config.replicas:
+            raise ConfigError(f"replica index {index} outside 0..{config.replicas - 1}")
+        self.index = index
+        self.config = config
+        self._store = store
+        self._transport = transport
+        self._clock = clock
+        self._rng = rng
+        self._app = app
+        self._observer = observer
+        self.counters = Counters()
+        self.up = False
+        self._reset_volatile()
+
+    def __repr__(self) -> str:
+        state = self.role.value if self.up else "down"
+        return (
+            f"Replica({self.index}, {state}, promised={self.promised}, "
+            f"applied={self.applied}, snapshot={self.snapshot.upto})"
+        )
+
+    # -------------------------------------------------------------------- lifecycle
+
+    def _reset_volatile(self) -> None:
+        self.role = Role.FOLLOWER
+        self.promised = ZERO_BALLOT
+        self.accepted: dict[int, AcceptedEntry] = {}
+        self.chosen: dict[int, Proposal] = {}
+        self.snapshot = Snapshot(0)
+        self.applied = 0
+        self.ballot = ZERO_BALLOT  # the ballot this replica leads or campaigns with
+        self.leader_hint: int | None = None
+        self._max_round = 0
+        self._promises: dict[int, Promise] = {}
+        self._prepare_from = 0
+        self._inflight: dict[int, _Inflight] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._next_slot = 0
+        self._recovered_upto = 0
+        self._election_deadline = 0
+        self._last_heartbeat = 0
+        self._last_catch_up = -(10**9)
+        self._heard_committed = 0
+
+    def start(self) -> None:
+        """start: come up from durable state (first boot, or a restart after a crash)."""
+        self._reset_volatile()
+        durable = self._store.load()
+        self._store.set_boots(durable.boots + 1)
+        self.promised = durable.promised
+        if self.config.variant == "forget-promise-on-restart" and durable.boots > 0:
+            # UNSAFE: the promise is lost, so this replica may now accept a lower ballot
+            # after telling a higher one it would not.
+            self.promised = ZERO_BALLOT
+            self._store.set_promised(ZERO_BALLOT)
+        self.accepted = dict(durable.accepted)
+        self.chosen = dict(durable.chosen)
+        self.snapshot = durable.snapshot
+        self._app.restore(self.snapshot)
+        self.applied = self.snapshot.upto
+        self._observe(Observation("restore", self.index, self.snapshot.upto))
+        self._max_round = max(
+            [self.promised.round] + [e.ballot.round for e in self.accepted.values()]
+        )
+        self.up = True
+        self._apply_ready()
+        self._arm_election_timer()
+
+    def crash(self) -> None:
+        """crash: lose everything volatile; the store keeps what was written."""
+        self._fail_pending()
+        self.up = False
+        self.role = Role.FOLLOWER
+
+    # --------------------------------------------------------------------- queries
+
+    @property
+    def is_leader(self) -> bool:
+        return self.up and self.role is Role.LEADER
+
+    @property
+    def ready(self) -> bool:
+        """A leader that has applied every slot it recovered: it may serve."""
+        if not self.is_leader:
+            return False
+        if self.config.variant == "serve-before-catch-up":
+            return True  # UNSAFE: serves before its recovered slots are applied
+        return self.applied >= self._recovered_upto
+
+    @property
+    def committed(self) -> int:
+        return self.applied
+
+    def log_value(self, slot: int) -> Proposal | None:
+        """The value this replica knows chosen at ``slot`` (``None`` if unknown/compacted)."""
+        return self.chosen.get(slot)
+
+    # --------------------------------------------------------------------- proposing
+
+    def propose(
+        self,
+        request_id: bytes,
+        value: Command | Noop,
+        on_applied: Callback,
+        on_chosen: Callback | None = None,
+    ) -> int:
+        """propose: put ``value`` in the next slot; ``on_applied(result)`` once applied.
+
+        Precondition: ``ready``. ``on_applied`` receives the application's result, or a
+        ``Lost`` if another value took the slot. ``on_chosen`` (if given) is called when a
+        quorum has accepted, before earlier slots are applied (the unsafe variants use it).
+        """
+        if not self.ready:
+            raise ConfigError(f"replica {self.index} is not a ready leader")
+        slot = self._next_slot
+        self._next_slot += 1
+        proposal = Proposal(request_id, value)
+        self._pending[slot] = _Pending(request_id, on_chosen, on_applied)
+        self.counters.proposed += 1
+        self._phase2(slot, proposal)
+        return slot
+
+    # ----------------------------------------------------------------------- timers
+
+    def tick(self) -> None:
+        """tick: act on elapsed time (heartbeats, retransmissions, elections)."""
+        if not self.up:
+            return
+        now = self._clock.now()
+        if self.role is Role.LEADER:
+            if now - self._last_heartbeat >= self.config.heartbeat_ms:
+                self._last_heartbeat = now
+                self._broadcast(Commit(self.ballot, self.applied))
+            for slot, inflight in sorted(self._inflight.items()):
+                if now - inflight.sent_at >= self.config.retry_ms:
+                    inflight.sent_at = now
+                    message = Accept(self.ballot, slot, inflight.proposal, self.applied)
+                    for peer in self._peers():
+                        if peer not in inflight.acks:
+                            self._transport.send(peer, message)
+            return
+        if now >= self._election_deadline:
+            self._start_election()
+        elif self.role is Role.CANDIDATE and now - self._last_heartbeat >= self.config.retry_ms:
+            self._last_heartbeat = now
+            prepare = Prepare(self.ballot, self._prepare_from)
+            for peer in self._peers():
+                if peer not in self._promises:
+                    self._transport.send(peer, prepare)
+
+    def next_deadline(self) -> int:
+        """The clock time at which ``tick`` next has something to do."""
+        if self.role is Role.LEADER:
+            soonest = self._last_heartbeat + self.config.heartbeat_ms
+            for inflight in self._inflight.values():
+                soonest = min(soonest, inflight.sent_at + self.config.retry_ms)
+            return soonest
+        if self.role is Role.CANDIDATE:
+            return min(self._election_deadline, self._last_heartbeat + self.config.retry_ms)
+        return self._election_deadline
+
+    # --------------------------------------------------------------------- messages
+
+    def on_message(self, sender: int, message: PeerMessage) -> None:
+        """on_message: handle one authenticated message from replica ``sender``."""
+        if not self.up:
+            return
+        match message:
+            case Prepare():
+                self._on_prepare(sender, message)
+            case Promise():
+                self._on_promise(sender, message)
+            case Accept():
+                self._on_accept(sender, message)
+            case Accepted():
+                self._on_accepted(sender, message)
+            case Reject():
+                self._on_reject(message)
+            case Commit():
+                self._on_commit(sender, message)
+            case CatchUp():
+                self._on_catch_up(sender, message)
+            case CatchUpReply():
+                self._on_catch_up_reply(message)
+
+    def _on_prepare(self, sender: int, m: Prepare) -> None:
+        self._see(m.ballot)
+        if m.ballot < self.promised:
+            self._reject(sender, m.ballot)
+            return
+        if m.ballot > self.promised:
+            self._promise(m.ballot)
+            if self.role is not Role.FOLLOWER and m.ballot > self.ballot:
+                self._step_down()
+            self.leader_hint = m.ballot.replica
+            self._arm_election_timer()
+        votes = tuple(e for slot, e in sorted(self.accepted.items()) if slot >= m.from_slot)
+        self._transport.send(sender, Promise(m.ballot, m.from_slot, votes, self.applied))
+
+    def _on_promise(self, sender: int, m: Promise) -> None:
+        if self.role is not Role.CANDIDATE or m.ballot != self.ballot:
+            return
+        if m.committed > self._prepare_from:
+            # The promiser has applied (and may have compacted) slots we have not: learn
+            # them first, then campaign again.
+            self._request_catch_up(sender, force=True)
+            self._step_down()
+            return
+        self._promises[sender] = m
+        if len(self._promises) >= self.config.q:
+            self._become_leader()
+
+    def _on_accept(self, sender: int, m: Accept) -> None:
+        self._see(m.ballot)
+        if m.ballot < self.promised:
+            self._reject(sender, m.ballot)
+            return
+        if m.ballot > self.promised:
+            self._promise(m.ballot)
+        if self.role is not Role.FOLLOWER and m.ballot > self.ballot:
+            self._step_down()
+        self.leader_hint = m.ballot.replica
+        self._arm_election_timer()
+        if m.slot >= self.snapshot.upto and m.slot not in self.chosen:
+            self._vote(AcceptedEntry(m.slot, m.ballot, m.proposal))
+        self._transport.send(sender, Accepted(m.ballot, m.slot))
+        self._learn(sender, m.ballot, m.committed)
+
+    def _on_accepted(self, sender: int, m: Accepted) -> None:
+        if self.role is not Role.LEADER or m.ballot != self.ballot:
+            return
+        inflight = self._inflight.get(m.slot)
+        if inflight is None:
+            return
+        inflight.acks.add(sender)
+        if len(inflight.acks) >= self.config.q:
+            del self._inflight[m.slot]
+            self._choose(m.slot, inflight.proposal)
+
+    def _on_reject(self, m: Reject) -> None:
+        self._see(m.promised)
+        if self.role is not Role.FOLLOWER and m.ballot == self.ballot and m.promised > m.ballot:
+            self._step_down()
+
+    def _on_commit(self, sender: int, m: Commit) -> None:
+        self._see(m.ballot)
+        if m.ballot < self.promised:
+            self._reject(sender, m.ballot)
+            return
+        if self.role is not Role.FOLLOWER and m.ballot > self.ballot:
+            self._step_down()
+        self.leader_hint = m.ballot.replica
+        self._arm_election_timer()
+        self._learn(sender, m.ballot, m.committed)
+
+    def _on_catch_up(self, sender: int, m: CatchUp) -> None:
+        snapshot = self.snapshot if m.from_slot < self.snapshot.upto else None
+        start = max(m.from_slot, self.snapshot.upto)
+        end = min(self.applied, start + self.config.catch_up_batch)
+        entries = tuple(ChosenEntry(s, self.chosen[s]) for s in range(start, end))
+        if snapshot is None and not entries:
+            return
+        self._transport.send(sender, CatchUpReply(snapshot, entries))
+
+    def _on_catch_up_reply(self, m: CatchUpReply) -> None:
+        if m.snapshot is not None and m.snapshot.upto > self.applied:
+            self._install_snapshot(m.snapshot)
+        for entry in m.entries:
+            if entry.slot >= self.applied and entry.slot not in self.chosen:
+                self._store.put_chosen(entry.slot, entry.proposal)
+                self.chosen[entry.slot] = entry.proposal
+        self._apply_ready()
+
+    # -------------------------------------------------------------------- internals
+
+    def _peers(self) -> list[int]:
+        return [i for i in range(self.config.replicas) if i != self.index]
+
+    def _broadcast(self, message: PeerMessage) -> None:
+        for peer in self._peers():
+            self._transport.send(peer, message)
+
+    def _see(self, ballot: Ballot) -> None:
+        self._max_round = max(self._max_round, ballot.round)
+
+    def _promise(self, ballot: Ballot) -> None:
+        self._store.set_promised(ballot)  # durable before the reply
+        self.promised = ballot
+
+    def _vote(self, entry: AcceptedEntry) -> None:
+        self._store.put_accepted(entry)  # durable before the reply
+        self.accepted[entry.slot] = entry
+        self._observe(Observation("vote", self.index, entry.slot, entry.ballot, entry.proposal))
+
+    def _reject(self, sender: int, ballot: Ballot) -> None:
+        self.counters.rejects_sent += 1
+        self._transport.send(sender, Reject(ballot, self.promised))
+
+    def _arm_election_timer(self) -> None:
+        timeout = self.config.election_timeout_ms
+        jitter = int.from_bytes(self._rng.random_bytes(2), "big") % timeout
+        self._election_deadline = self._clock.now() + timeout + jitter
+
+    def _start_election(self) -> None:
+        self._fail_pending()
+        self.counters.elections += 1
+        self._max_round = max(self._max_round, self.promised.round) + 1
+        ballot = Ballot(self._max_round, self.index)
+        self._promise(ballot)
+        self.role = Role.CANDIDATE
+        self.ballot = ballot
+        self.leader_hint = None
+        self._prepare_from = self.applied
+        own = tuple(e for s, e in sorted(self.accepted.items()) if s >= self.applied)
+        self._promises = {self.index: Promise(ballot, self.applied, own, self.applied)}
+        self._last_heartbeat = self._clock.now()
+        self._arm_election_timer()
+        if len(self._promises) >= self.config.q:
+            self._become_leader()
+            return
+        self._broadcast(Prepare(ballot, self._prepare_from))
+
+    def _become_leader(self) -> None:
+        self.role = Role.LEADER
+        self.counters.led += 1
+        self.leader_hint = self.index
+        highest: dict[int, AcceptedEntry] = {}
+        for promise in self._promises.values():
+            for entry in promise.accepted:
+                best = highest.get(entry.slot)
+                if best is None or entry.ballot > best.ballot:
+                    highest[entry.slot] = entry
+        start = self._prepare_from
+        top = max(highest, default=start - 1)
+        self._next_slot = max(top + 1, start)
+        self._recovered_upto = self._next_slot
+        self._inflight = {}
+        self._last_heartbeat = self._clock.now()
+        for slot in range(start, self._next_slot):
+            if slot in self.chosen:
+                proposal = self.chosen[slot]
+            elif slot in highest:
+                proposal = highest[slot].proposal
+            else:
+                proposal = Proposal(bytes(16), Noop())
+            self._phase2(slot, proposal)
+        self._broadcast(Commit(self.ballot, self.applied))
+
+    def _phase2(self, slot: int, proposal: Proposal) -> None:
+        self._vote(AcceptedEntry(slot, self.ballot, proposal))
+        self._inflight[slot] = _Inflight(proposal, {self.index}, self._clock.now())
+        message = Accept(self.ballot, slot, proposal, self.applied)
+        if len(self._inflight[slot].acks) >= self.config.q:
+            del self._inflight[slot]
+            self._choose(slot, proposal)
+            message = Accept(self.ballot, slot, proposal, self.applied)
+        self._broadcast(message)
+
+    def _choose(self, slot: int, proposal: Proposal) -> None:
+        if slot in self.chosen or slot < self.applied:
+            return
+        self._store.put_chosen(slot, proposal)
+        self.chosen[slot] = proposal
+        self.counters.chosen += 1
+        pending = self._pending.get(slot)
+        if pending is not None and pending.on_chosen is not None:
+            pending.on_chosen(proposal)
+        self._apply_ready()
+
+    def _learn(self, sender: int, ballot: Ballot, committed: int) -> None:
+        """Slots below ``committed`` are chosen; a vote at ``ballot`` tells the value."""
+        self._heard_committed = max(self._heard_committed, committed)
+        gap = False
+        for slot in range(self.applied, committed):
+            if slot in self.chosen:
+                continue
+            vote = self.accepted.get(slot)
+            if vote is not None and vote.ballot == ballot:
+                self._store.put_chosen(slot, vote.proposal)
+                self.chosen[slot] = vote.proposal
+            else:
+                gap = True
+                break
+        self._apply_ready()
+        if gap:
+            self._request_catch_up(sender)
+
+    def _request_catch_up(self, sender: int, force: bool = False) -> None:
+        now = self._clock.now()
+        if not force and now - self._last_catch_up < self.config.retry_ms:
+            return
+        self._last_catch_up = now
+        self.counters.catch_ups += 1
+        self._transport.send(sender, CatchUp(self.applied))
+
+    def _apply_ready(self) -> None:
+        while self.applied in self.chosen:
+            slot = self.applied
+            proposal = self.chosen[slot]
+            result = self._app.apply(slot, proposal)
+            self.applied += 1
+            self.counters.applied += 1
+            self._observe(Observation("apply", self.index, slot, None, proposal))
+            pending = self._pending.pop(slot, None)
+            if pending is not None:
+                if pending.request_id == proposal.request_id:
+                    pending.on_applied(result)
+                else:
+                    pending.on_applied(Lost(slot))
+        if self.applied - self.snapshot.upto >= self.config.snapshot_every:
+            self._compact()
+
+    def _compact(self) -> None:
+        snapshot = Snapshot(self.applied, self._app.records())
+        self._store.put_snapshot(snapshot)
+        self.snapshot = snapshot
+        self.accepted = {s: e for s, e in self.accepted.items() if s >= snapshot.upto}
+        self.chosen = {s: p for s, p in self.chosen.items() if s >= snapshot.upto}
+        self.counters.snapshots += 1
+        self._observe(Observation("snapshot", self.index, snapshot.upto))
+
+    def _install_snapshot(self, snapshot: Snapshot) -> None:
+        self._store.put_snapshot(snapshot)
+        self.snapshot = snapshot
+        self._app.restore(snapshot)
+        for slot in range(self.applied, snapshot.upto):
+            pending = self._pending.pop(slot, None)
+            if pending is not None:
+                pending.on_applied(Lost(slot))
+        self.applied = snapshot.upto
+        self.accepted = {s: e for s, e in self.accepted.items() if s >= snapshot.upto}
+        self.chosen = {s: p for s, p in self.chosen.items() if s >= snapshot.upto}
+        self._observe(Observation("restore", self.index, snapshot.upto))
+
+    def _step_down(self) -> None:
+        self._fail_pending()
+        self.role = Role.FOLLOWER
+        self._inflight = {}
+        self._promises = {}
+        self._arm_election_timer()
+
+    def _fail_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for slot in sorted(pending):
+            pending[slot].on_applied(Lost(slot))
+
+    def _observe(self, observation: Observation) -> None:
+        if self._observer is not None:
+            self._observer(observation)
+
+
+def describe(message: PeerMessage) -> str:
+    """describe: a one-line summary of ``message`` for traces (no secret: types, numbers)."""
+    match message:
+        case Prepare(ballot=b, from_slot=f):
+            return f"Prepare b={b} from={f}"
+        case Promise(ballot=b, accepted=votes, committed=c):
+            return f"Promise b={b} votes={len(votes)} c={c}"
+        case Accept(ballot=b, slot=s, proposal=p, committed=c):
+            return f"Accept b={b} s={s} {type(p.value).__name__} c={c}"
+        case Accepted(ballot=b, slot=s):
+            return f"Accepted b={b} s={s}"
+        case Reject(ballot=b, promised=p):
+            return f"Reject b={b} promised={p}"
+        case Commit(ballot=b, committed=c):
+            return f"Commit b={b} c={c}"
+        case CatchUp(from_slot=f):
+            return f"CatchUp from={f}"
+        case CatchUpReply(snapshot=snap, entries=entries):
+            upto = "-" if snap is None else str(snap.upto)
+            return f"CatchUpReply snapshot={upto} entries={len(entries)}"
+    return type(message).__name__  # pragma: no cover

@@ -1,0 +1,423 @@
+"""impl.sim.world: a fleet of ``HsmReplica`` under a simulated clock and network.
+
+Everything that is not the replicas' own code is simulated here, from one seed:
+
+- **time**: one event queue ordered by (time in ms, sequence number); nothing reads the
+  host's clock, so a seed reproduces the run byte for byte;
+- **the network** carrying replica-to-replica bytes and the front end's client traffic:
+  a delay per message, and as faults: drop, duplicate, reorder (a long extra delay), and
+  partitions (cut links, including a whole datacenter);
+- **clocks**: each replica reads its own clock, ``offset + rate * now``; the skew fault
+  changes offset and rate, which moves its timeouts (never its safety);
+- **storage**: each replica has a ``MemoryReplicaStore``; the world keeps older images of
+  it so the rollback fault can replay one (the operator restores an old disk image);
+- **the front end** (the operator's relay): ``endpoint(sealed)`` routes a client's sealed
+  request to the replica it believes leads, follows ``NotLeader`` hints, and runs the
+  world until the answer arrives or a timeout passes (``FleetUnavailable``).
+
+The world reports every event it processes to a ``listener`` (the trace) and every
+replica observation (votes, applies, snapshots) to the ``Monitor`` of ``impl.sim.checks``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from impl.consensus import ConsensusConfig, Observation
+from impl.crypto.symmetric import SeededRng
+from impl.errors import ConfigError, FleetUnavailable, HsmUnavailable, VaultbenchError
+from impl.hsm import HsmConfig
+from impl.peer_messages import DurableState
+from impl.replica import HsmReplica, NotLeader, provision_fleet
+from impl.store import MemoryReplicaStore
+
+FRONT_END = -1  # the operator's front end, as a network node
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Delays in ms and fault probabilities per message (0 disables a fault)."""
+
+    min_delay: int = 1
+    max_delay: int = 12
+    drop: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_delay: int = 80
+
+
+@dataclass(frozen=True)
+class Event:
+    """One processed event, as the trace prints it."""
+
+    index: int
+    time: int
+    kind: str
+    subject: str
+    detail: str
+
+
+Listener = Callable[[Event], None]
+
+
+class SkewedClock:
+    """A replica's clock: ``offset + rate * world time`` (integer ms)."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self.offset = 0
+        self.rate = 1.0
+
+    def now(self) -> int:
+        return self.offset + int(self.rate * self._world.now)
+
+    def to_world(self, local: int) -> int:
+        """The first world time at which this clock reads at least ``local``."""
+        t = int((local - self.offset) / self.rate)
+        while self.offset + int(self.rate * t) < local:
+            t += 1
+        return max(t, self._world.now)
+
+
+@dataclass(order=True)
+class _Queued:
+    time: int
+    seq: int
+    kind: str = field(compare=False)
+    a: int = field(default=0, compare=False)
+    b: int = field(default=0, compare=False)
+    data: bytes = field(default=b"", compare=False)
+    label: str = field(default="", compare=False)
+    action: Callable[[], None] | None = field(default=None, compare=False)
+
+
+class World:
+    """World: the simulated fleet; see the module docstring."""
+
+    def __init__(
+        self,
+        seed: int,
+        consensus: ConsensusConfig | None = None,
+        hsm_config: HsmConfig | None = None,
+        network: NetworkConfig | None = None,
+        listener: Listener | None = None,
+        observer: Callable[[Observation], None] | None = None,
+        request_timeout: int = 3000,
+    ) -> None:
+        self.seed = seed
+        self.config = consensus or ConsensusConfig()
+        self.hsm_config = hsm_config or HsmConfig()
+        self.network = network or NetworkConfig()
+        self.random = random.Random(seed)  # noqa: S311 - simulation choices, not keys
+        self._crypto_rng = SeededRng(seed)
+        self.now = 0
+        self.events = 0
+        self.request_timeout = request_timeout
+        self._queue: list[_Queued] = []
+        self._seq = 0
+        self._listener = listener
+        self._observer = observer
+        self.cut: set[tuple[int, int]] = set()
+        n = self.config.replicas
+        self.fleet_public_key, keys = provision_fleet(n, self.hsm_config, self._crypto_rng)
+        self.stores = [MemoryReplicaStore() for _ in range(n)]
+        self.images: list[list[DurableState]] = [[] for _ in range(n)]
+        self.clocks = [SkewedClock(self) for _ in range(n)]
+        self._tick_at: list[int | None] = [None] * n
+        self.replicas = [
+            HsmReplica(
+                i,
+                consensus=self.config,
+                keys=keys[i],
+                store=self.stores[i],
+                send=self._send_peer,
+                clock=self.clocks[i],
+                rng=SeededRng(seed * 1_000_003 + i + 1),
+                hsm_config=self.hsm_config,
+                observer=observer,
+            )
+            for i in range(n)
+        ]
+        self.leader_hint = 0
+        self._replies: dict[int, bytes] = {}
+        self._next_call = 0
+        self.rejected_messages = 0
+        for i in range(n):
+            self._schedule_tick(i)
+
+    def __repr__(self) -> str:
+        return f"World(seed={self.seed}, t={self.now}ms, {self.events} events)"
+
+    # ------------------------------------------------------------------ the queue
+
+    def _push(
+        self,
+        time: int,
+        kind: str,
+        a: int = 0,
+        b: int = 0,
+        data: bytes = b"",
+        label: str = "",
+        action: Callable[[], None] | None = None,
+    ) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, _Queued(time, self._seq, kind, a, b, data, label, action))
+
+    def _emit(self, kind: str, subject: str, detail: str) -> None:
+        self.events += 1
+        if self._listener is not None:
+            self._listener(Event(self.events, self.now, kind, subject, detail))
+
+    def _schedule_tick(self, i: int) -> None:
+        replica = self.replicas[i]
+        if not replica.is_up:
+            return
+        at = self.clocks[i].to_world(replica.consensus.next_deadline())
+        current = self._tick_at[i]
+        if current is None or at < current or current < self.now:
+            self._tick_at[i] = at
+            self._push(at, "tick", i)
+
+    def step(self) -> bool:
+        """step: process queued events up to and including one counted event.
+
+        Returns False when nothing is left to do. Stale timer entries are skipped without
+        being counted.
+        """
+        while self._queue:
+            item = heapq.heappop(self._queue)
+            self.now = max(self.now, item.time)
+            if self._process(item):
+                return True
+        return False
+
+    def run_for(self, ms: int) -> None:
+        """run_for: process every event due in the next ``ms`` milliseconds."""
+        until = self.now + ms
+        while self._queue and self._queue[0].time <= until:
+            self.step()
+        self.now = max(self.now, until)
+
+    def _process(self, item: _Queued) -> bool:
+        kind = item.kind
+        if kind == "tick":
+            i = item.a
+            if self._tick_at[i] != item.time:
+                return False
+            self._tick_at[i] = None
+            replica = self.replicas[i]
+            if not replica.is_up:
+                return False
+            deadline = self.clocks[i].to_world(replica.consensus.next_deadline())
+            if deadline > self.now:
+                self._schedule_tick(i)
+                return False
+            role = replica.consensus.role.value
+            replica.tick()
+            self._emit("tick", f"hsm[{i}]", f"{role}->{replica.consensus.role.value}")
+            self._after(i)
+            return True
+        if kind == "peer":
+            src, dst, data, label = item.a, item.b, item.data, item.label
+            if (src, dst) in self.cut or not self.replicas[dst].is_up:
+                self._emit("lost", f"{src}->{dst}", str(label))
+                return True
+            try:
+                self.replicas[dst].deliver(data)
+            except VaultbenchError as refused:
+                self.rejected_messages += 1
+                self._emit("reject", f"{src}->{dst}", f"{type(refused).__name__}")
+                return True
+            self._emit("deliver", f"{src}->{dst}", str(label))
+            self._after(dst)
+            return True
+        if kind == "request":
+            return self._deliver_request(item.a, item.b, item.data)
+        if kind == "reply":
+            self._replies[item.a] = item.data
+            self._emit("answer", f"hsm[{item.b}]", f"call {item.a}")
+            return True
+        if kind == "action":
+            if item.action is not None:
+                item.action()
+            return True
+        raise AssertionError(f"unknown event kind {kind}")  # pragma: no cover
+
+    def _after(self, i: int) -> None:
+        """Reschedule the timers of replica ``i`` after it did something."""
+        self._schedule_tick(i)
+        if self.replicas[i].consensus.is_leader:
+            self.leader_hint = i
+
+    # ---------------------------------------------------------------- the network
+
+    def _delay(self) -> int:
+        net = self.network
+        delay = self.random.randint(net.min_delay, net.max_delay)
+        if net.reorder and self.random.random() < net.reorder:
+            delay += self.random.randint(1, net.reorder_delay)
+        return delay
+
+    def _send_peer(self, src: int, dst: int, data: bytes, label: str = "") -> None:
+        net = self.network
+        if net.drop and self.random.random() < net.drop:
+            return
+        copies = 2 if net.duplicate and self.random.random() < net.duplicate else 1
+        for _ in range(copies):
+            self._push(self.now + self._delay(), "peer", src, dst, data, label)
+
+    # ---------------------------------------------------------------- the front end
+
+    def _deliver_request(self, call: int, dst: int, data: bytes) -> bool:
+        replica = self.replicas[dst]
+        if (FRONT_END, dst) in self.cut:
+            self._emit("lost", f"fe->{dst}", f"call {call}")
+            return True
+
+        def reply(answer: bytes) -> None:
+            if (dst, FRONT_END) in self.cut:
+                return
+            self._push(self.now + self._delay(), "reply", call, dst, answer)
+
+        try:
+            replica.handle_request(data, reply)
+        except NotLeader as refused:
+            hint = refused.leader_hint
+            nxt = hint if hint is not None and hint != dst else (dst + 1) % len(self.replicas)
+            self._emit("redirect", f"hsm[{dst}]", f"call {call} -> hsm[{nxt}]")
+            self._push(self.now + self._delay(), "request", call, nxt, data)
+            return True
+        except HsmUnavailable:
+            nxt = (dst + 1) % len(self.replicas)
+            self._emit("redirect", f"hsm[{dst}]", f"call {call} down -> hsm[{nxt}]")
+            self._push(self.now + self._delay() + 20, "request", call, nxt, data)
+            return True
+        self._emit("request", f"hsm[{dst}]", f"call {call}")
+        self._after(dst)
+        return True
+
+    def send_request(self, data: bytes) -> int:
+        """send_request: hand sealed bytes to the front end; returns the call's number."""
+        self._next_call += 1
+        call = self._next_call
+        self._push(self.now + self._delay(), "request", call, self.leader_hint, data)
+        return call
+
+    def take_reply(self, call: int) -> bytes | None:
+        """take_reply: the sealed answer to ``call`` if it has arrived."""
+        return self._replies.pop(call, None)
+
+    def endpoint(self, sealed_request: bytes) -> bytes:
+        """endpoint: a client's vault endpoint; runs the world until the answer arrives.
+
+        Raises ``FleetUnavailable`` if no answer arrives within ``request_timeout`` ms
+        (too few replicas reachable): the request may or may not have been chosen.
+        """
+        call = self.send_request(sealed_request)
+        deadline = self.now + self.request_timeout
+        while self.now <= deadline:
+            answer = self.take_reply(call)
+            if answer is not None:
+                return answer
+            if not self._queue or self._queue[0].time > deadline:
+                break
+            self.step()
+        answer = self.take_reply(call)
+        if answer is not None:
+            return answer
+        self.now = max(self.now, deadline)
+        up = sum(r.is_up for r in self.replicas)
+        raise FleetUnavailable(
+            f"no answer within {self.request_timeout} ms: {up} of {len(self.replicas)} "
+            f"replicas up, quorum {self.config.q}; the request may or may not have been "
+            f"chosen"
+        )
+
+    # -------------------------------------------------------------------- faults
+
+    def at(self, delay: int, action: Callable[[], None]) -> None:
+        """at: run ``action`` (a fault or a workload step) ``delay`` ms from now."""
+        self._push(self.now + delay, "action", action=action)
+
+    def crash(self, i: int) -> None:
+        if self.replicas[i].is_up:
+            self.replicas[i].crash()
+            self._emit("crash", f"hsm[{i}]", "")
+
+    def restart(self, i: int) -> None:
+        if not self.replicas[i].is_up:
+            self.replicas[i].restart()
+            self._emit("restart", f"hsm[{i}]", f"applied={self.replicas[i].consensus.applied}")
+            self._after(i)
+
+    def save_image(self, i: int) -> None:
+        """save_image: the operator copies replica ``i``'s disk (kept for rollback)."""
+        images = self.images[i]
+        images.append(self.stores[i].image())
+        del images[:-4]
+
+    def rollback(self, i: int, image: int = 0) -> bool:
+        """rollback: crash ``i``, replay its ``image``-th oldest saved disk, restart it."""
+        if not self.images[i]:
+            return False
+        self.replicas[i].crash()
+        saved = self.images[i][min(image, len(self.images[i]) - 1)]
+        self.stores[i].restore_image(saved)
+        self.replicas[i].restart()
+        self._emit("rollback", f"hsm[{i}]", f"to promised={saved.promised}")
+        self._after(i)
+        return True
+
+    def isolate(self, i: int) -> None:
+        """isolate: cut replica ``i`` (its whole datacenter) off from everyone."""
+        for j in [*range(len(self.replicas)), FRONT_END]:
+            if j != i:
+                self.cut.add((i, j))
+                self.cut.add((j, i))
+        self._emit("partition", f"hsm[{i}]", "datacenter cut off")
+
+    def split(self, side: set[int]) -> None:
+        """split: cut every link between ``side`` and the other replicas."""
+        for a in sorted(side):
+            for b in range(len(self.replicas)):
+                if b not in side:
+                    self.cut.add((a, b))
+                    self.cut.add((b, a))
+        rest = sorted(set(range(len(self.replicas))) - side)
+        self._emit("partition", "net", f"{sorted(side)} | {rest}")
+
+    def heal(self) -> None:
+        if self.cut:
+            self.cut.clear()
+            self._emit("heal", "net", "")
+
+    def skew(self, i: int, offset: int, rate: float) -> None:
+        if not 0.25 <= rate <= 4.0:
+            raise ConfigError(f"clock rate must be within 0.25..4, got {rate}")
+        clock = self.clocks[i]
+        clock.offset, clock.rate = offset, rate
+        self._emit("skew", f"hsm[{i}]", f"offset={offset} rate={rate:.2f}")
+        self._tick_at[i] = None
+        self._schedule_tick(i)
+
+    # -------------------------------------------------------------------- queries
+
+    def leader(self) -> int | None:
+        """The replica that is a ready leader with the highest ballot, if any."""
+        best: int | None = None
+        for i, replica in enumerate(self.replicas):
+            if replica.ready and (
+                best is None or replica.consensus.ballot > self.replicas[best].consensus.ballot
+            ):
+                best = i
+        return best
+
+    def settle(self, ms: int = 2000) -> bool:
+        """settle: run until some replica is a ready leader (at most ``ms``)."""
+        deadline = self.now + ms
+        while self.leader() is None and self._queue and self._queue[0].time <= deadline:
+            self.step()
+        return self.leader() is not None
