@@ -1,0 +1,351 @@
+"""impl.sqlite_store: a replica's durable state in an SQLite file (``ReplicaStore``).
+
+The same behaviour as ``impl.store.MemoryReplicaStore``, on disk: every setter is one
+transaction, committed with ``PRAGMA synchronous=FULL`` in WAL mode, so the value is on
+stable storage when the call returns, and a crash leaves either the old or the new state.
+
+Schema (version 1)::
+
+    meta(id = 0, schema_version = 1, promised BLOB, boots INTEGER)   one row
+    accepted(slot INTEGER PRIMARY KEY, ballot BLOB, proposal BLOB)
+    chosen(slot INTEGER PRIMARY KEY, proposal BLOB)
+    snapshot(id = 0, upto INTEGER, data BLOB)                        one row
+
+Blobs are the canonical encodings of ``impl.peer_wire`` (``encode_ballot``,
+``encode_proposal``, ``encode_snapshot``). Slots, ``upto`` and ``boots`` are SQLite
+integers, so they must be below 2^63 (a setter refuses larger ones with ``StoreError``).
+
+Opening a file checks it completely: a wrong schema version, a missing table or row, or a
+row that does not decode is a ``StoreError`` naming the table and the row (never bytes
+of a row), and the store is not opened.
+
+Confidentiality: the rows hold secrets (a ``Register`` command carries the user's secret
+and a password verifier; a snapshot holds every record's secret). A real HSM keeps this
+state inside its tamper boundary (or encrypted under a key that never leaves it); this
+file stands in for that storage in the workbench. The file is created with mode 0o600
+(SQLite gives its ``-wal`` and ``-shm`` files the same mode).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final, TypeVar
+
+from impl.errors import StoreError, WireError
+from impl.peer_messages import (
+    ZERO_BALLOT,
+    AcceptedEntry,
+    Ballot,
+    DurableState,
+    Proposal,
+    Snapshot,
+)
+from impl.peer_wire import (
+    decode_ballot,
+    decode_proposal,
+    decode_snapshot,
+    encode_ballot,
+    encode_proposal,
+    encode_snapshot,
+)
+
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 1
+SQLITE_INT_MAX: Final = (1 << 63) - 1
+FILE_MODE: Final = 0o600
+
+_TABLES: Final = ("accepted", "chosen", "meta", "snapshot")
+_SCHEMA: Final = (
+    "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), "
+    "schema_version INTEGER NOT NULL, promised BLOB NOT NULL, boots INTEGER NOT NULL)",
+    "CREATE TABLE accepted (slot INTEGER PRIMARY KEY, ballot BLOB NOT NULL, "
+    "proposal BLOB NOT NULL)",
+    "CREATE TABLE chosen (slot INTEGER PRIMARY KEY, proposal BLOB NOT NULL)",
+    "CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 0), "
+    "upto INTEGER NOT NULL, data BLOB NOT NULL)",
+)
+
+
+class SqliteReplicaStore:
+    """A replica's durable state in the SQLite file at ``path`` (created if absent).
+
+    Preconditions: ``path`` names a file this process may create or open read-write,
+    used by this store alone. ``StoreError`` if it is not a vaultbench replica store of
+    schema version 1 or any of its rows does not decode.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._path: Final = Path(path)
+        self._create_private_file()
+        try:
+            self._db: Final = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"replica store {self._path}: cannot open: {exc}") from None
+        self._closed = False
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL").fetchall()
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._init_schema()
+            self.load()  # checks every row
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"replica store {self._path}: not readable: {exc}") from None
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _create_private_file(self) -> None:
+        try:
+            fd = os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise StoreError(f"replica store {self._path}: cannot create: {exc}") from None
+        os.close(fd)
+
+    def _init_schema(self) -> None:
+        names = {
+            row[0]
+            for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if not names:
+            with self._transaction():
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO meta VALUES (0, ?, ?, 0)",
+                    (SCHEMA_VERSION, encode_ballot(ZERO_BALLOT)),
+                )
+                self._db.execute(
+                    "INSERT INTO snapshot VALUES (0, 0, ?)", (encode_snapshot(Snapshot(0)),)
+                )
+            return
+        missing = [t for t in _TABLES if t not in names]
+        if missing:
+            raise StoreError(
+                f"replica store {self._path}: not a replica store: table {missing[0]} missing"
+            )
+        rows = self._db.execute("SELECT schema_version FROM meta").fetchall()
+        if len(rows) != 1:
+            raise StoreError(f"table meta: expected 1 row, found {len(rows)}")
+        (version,) = rows[0]
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"table meta: expected schema version {SCHEMA_VERSION}, found {version!r}"
+            )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"SqliteReplicaStore({str(self._path)!r}, {state})"
+
+    def __enter__(self) -> SqliteReplicaStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self._closed:
+            raise StoreError(f"replica store {self._path}: closed")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"replica store {self._path}: cannot write: {exc}") from None
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"replica store {self._path}: write failed: {exc}") from None
+            raise
+
+    # ------------------------------------------------------------------------ reading
+
+    def load(self) -> DurableState:
+        """SqliteReplicaStore.load: the stored state (a fresh copy); ``StoreError`` if a
+        row does not decode."""
+        if self._closed:
+            raise StoreError(f"replica store {self._path}: closed")
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            try:
+                meta = db.execute("SELECT promised, boots FROM meta").fetchall()
+                snap = db.execute("SELECT upto, data FROM snapshot").fetchall()
+                accepted_rows = db.execute(
+                    "SELECT slot, ballot, proposal FROM accepted ORDER BY slot"
+                ).fetchall()
+                chosen_rows = db.execute(
+                    "SELECT slot, proposal FROM chosen ORDER BY slot"
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"replica store {self._path}: not readable: {exc}") from None
+        if len(meta) != 1:
+            raise StoreError(f"table meta: expected 1 row, found {len(meta)}")
+        promised = _decode(decode_ballot, meta[0][0], "table meta, column promised")
+        boots = meta[0][1]
+        if type(boots) is not int or boots < 0:
+            raise StoreError("table meta, column boots: expected a non-negative integer")
+        if len(snap) != 1:
+            raise StoreError(f"table snapshot: expected 1 row, found {len(snap)}")
+        snapshot = _decode(decode_snapshot, snap[0][1], "table snapshot, column data")
+        if snap[0][0] != snapshot.upto:
+            raise StoreError(
+                f"table snapshot: column upto is {snap[0][0]!r}, the data says {snapshot.upto}"
+            )
+        accepted: dict[int, AcceptedEntry] = {}
+        for slot, ballot_blob, proposal_blob in accepted_rows:
+            where = f"table accepted, row slot {slot!r}"
+            _check_slot(slot, where)
+            ballot = _decode(decode_ballot, ballot_blob, f"{where}, column ballot")
+            proposal = _decode(decode_proposal, proposal_blob, f"{where}, column proposal")
+            accepted[slot] = AcceptedEntry(slot, ballot, proposal)
+        chosen: dict[int, Proposal] = {}
+        for slot, proposal_blob in chosen_rows:
+            where = f"table chosen, row slot {slot!r}"
+            _check_slot(slot, where)
+            chosen[slot] = _decode(decode_proposal, proposal_blob, f"{where}, column proposal")
+        return DurableState(promised, accepted, chosen, snapshot, boots)
+
+    def image(self) -> DurableState:
+        """SqliteReplicaStore.image: a copy of the whole stored state (a disk image)."""
+        return self.load()
+
+    # ------------------------------------------------------------------------ writing
+
+    def set_promised(self, ballot: Ballot) -> None:
+        """SqliteReplicaStore.set_promised: durably record the promised ballot."""
+        blob = _encode(encode_ballot, ballot, "promised ballot")
+        with self._transaction():
+            self._db.execute("UPDATE meta SET promised = ? WHERE id = 0", (blob,))
+
+    def put_accepted(self, entry: AcceptedEntry) -> None:
+        """SqliteReplicaStore.put_accepted: durably record a vote, unless its slot is below
+        the snapshot (then nothing changes). Precondition: 0 <= slot < 2^63."""
+        if not isinstance(entry, AcceptedEntry):
+            raise StoreError(f"accepted: expected an AcceptedEntry, found {type(entry).__name__}")
+        _check_slot(entry.slot, "accepted")
+        ballot = _encode(encode_ballot, entry.ballot, f"accepted slot {entry.slot}")
+        proposal = _encode(encode_proposal, entry.proposal, f"accepted slot {entry.slot}")
+        with self._transaction():
+            if entry.slot >= self._upto():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO accepted VALUES (?, ?, ?)",
+                    (entry.slot, ballot, proposal),
+                )
+
+    def put_chosen(self, slot: int, proposal: Proposal) -> None:
+        """SqliteReplicaStore.put_chosen: durably record a chosen slot, unless it is below
+        the snapshot (then nothing changes). Precondition: 0 <= slot < 2^63."""
+        _check_slot(slot, "chosen")
+        blob = _encode(encode_proposal, proposal, f"chosen slot {slot}")
+        with self._transaction():
+            if slot >= self._upto():
+                self._db.execute("INSERT OR REPLACE INTO chosen VALUES (?, ?)", (slot, blob))
+
+    def put_snapshot(self, snapshot: Snapshot) -> None:
+        """SqliteReplicaStore.put_snapshot: store ``snapshot`` and drop every accepted or
+        chosen entry below its ``upto``, in one transaction; a snapshot not newer than the
+        stored one is ignored. Precondition: ``upto`` < 2^63, records sorted by user."""
+        if not isinstance(snapshot, Snapshot):
+            raise StoreError(f"snapshot: expected a Snapshot, found {type(snapshot).__name__}")
+        _check_slot(snapshot.upto, "snapshot upto")
+        blob = _encode(encode_snapshot, snapshot, "snapshot")
+        with self._transaction():
+            if snapshot.upto <= self._upto():
+                return
+            db = self._db
+            db.execute("UPDATE snapshot SET upto = ?, data = ? WHERE id = 0", (snapshot.upto, blob))
+            db.execute("DELETE FROM accepted WHERE slot < ?", (snapshot.upto,))
+            db.execute("DELETE FROM chosen WHERE slot < ?", (snapshot.upto,))
+
+    def set_boots(self, boots: int) -> None:
+        """SqliteReplicaStore.set_boots: durably record the boot count (0 <= boots < 2^63)."""
+        _check_slot(boots, "boots")
+        with self._transaction():
+            self._db.execute("UPDATE meta SET boots = ? WHERE id = 0", (boots,))
+
+    def restore_image(self, image: DurableState) -> None:
+        """SqliteReplicaStore.restore_image: replace everything with ``image``, in one
+        transaction. Precondition: every ``image.accepted[k].slot == k``; ``StoreError``
+        (and nothing changed) otherwise or if a value cannot be stored."""
+        if not isinstance(image, DurableState):
+            raise StoreError(f"image: expected a DurableState, found {type(image).__name__}")
+        promised = _encode(encode_ballot, image.promised, "image promised")
+        _check_slot(image.boots, "image boots")
+        _check_slot(image.snapshot.upto, "image snapshot upto")
+        snapshot = _encode(encode_snapshot, image.snapshot, "image snapshot")
+        accepted: list[tuple[int, bytes, bytes]] = []
+        for slot, entry in image.accepted.items():
+            _check_slot(slot, "image accepted")
+            if entry.slot != slot:
+                raise StoreError(f"image accepted: key {slot} holds an entry for slot {entry.slot}")
+            where = f"image accepted slot {slot}"
+            accepted.append(
+                (
+                    slot,
+                    _encode(encode_ballot, entry.ballot, where),
+                    _encode(encode_proposal, entry.proposal, where),
+                )
+            )
+        chosen: list[tuple[int, bytes]] = []
+        for slot, proposal in image.chosen.items():
+            _check_slot(slot, "image chosen")
+            chosen.append((slot, _encode(encode_proposal, proposal, f"image chosen slot {slot}")))
+        with self._transaction():
+            db = self._db
+            db.execute(
+                "UPDATE meta SET promised = ?, boots = ? WHERE id = 0", (promised, image.boots)
+            )
+            db.execute(
+                "UPDATE snapshot SET upto = ?, data = ? WHERE id = 0",
+                (image.snapshot.upto, snapshot),
+            )
+            db.execute("DELETE FROM accepted")
+            db.execute("DELETE FROM chosen")
+            db.executemany("INSERT INTO accepted VALUES (?, ?, ?)", accepted)
+            db.executemany("INSERT INTO chosen VALUES (?, ?)", chosen)
+
+    def close(self) -> None:
+        """SqliteReplicaStore.close: close the file; later calls raise ``StoreError``.
+        Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self._db.close()
+
+    def _upto(self) -> int:
+        (upto,) = self._db.execute("SELECT upto FROM snapshot WHERE id = 0").fetchone()
+        if type(upto) is not int:
+            raise StoreError("table snapshot, column upto: expected an integer")
+        return upto
+
+
+def _check_slot(value: object, where: str) -> None:
+    if type(value) is not int or not 0 <= value <= SQLITE_INT_MAX:
+        raise StoreError(f"{where}: expected an integer in 0..{SQLITE_INT_MAX}, found {value!r}")
+
+
+def _encode(encode: Callable[[T], bytes], value: T, where: str) -> bytes:
+    try:
+        return encode(value)
+    except WireError as exc:
+        raise StoreError(f"{where}: cannot store: {exc}") from None
+
+
+def _decode(decode: Callable[[bytes], T], blob: object, where: str) -> T:
+    if not isinstance(blob, bytes):
+        raise StoreError(f"{where}: expected a blob, found {type(blob).__name__}")
+    try:
+        return decode(blob)
+    except WireError as exc:
+        raise StoreError(f"{where}: does not decode: {exc}") from None

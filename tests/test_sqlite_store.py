@@ -1,0 +1,269 @@
+"""impl.sqlite_store: the SQLite ReplicaStore behaves exactly like MemoryReplicaStore,
+survives close and reopen, and refuses files it cannot trust."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from impl.errors import StoreError
+from impl.method import Method
+from impl.peer_messages import (
+    AcceptedEntry,
+    Ballot,
+    DurableState,
+    Noop,
+    Proposal,
+    Snapshot,
+)
+from impl.peer_wire import encode_proposal
+from impl.redact import Secret
+from impl.sqlite_store import SqliteReplicaStore
+from impl.store import MemoryReplicaStore, ReplicaStore
+from impl.vault import ConsumeAttempt, PasswordFactor, Register, VaultRecord
+
+SECRET = b"\xa5SUPER-SECRET-VALUE\x5a" * 2
+FACTOR = PasswordFactor(b"s" * 16, Secret(b"\x3c" * 32))
+REGISTER = Register("alice", Method.PASSWORD, FACTOR, Secret(SECRET))
+
+# ---------------------------------------------------------------------------- strategies
+
+slots = st.integers(0, 40)
+ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(0, 9))
+values = st.one_of(
+    st.just(Noop()),
+    st.builds(ConsumeAttempt, st.sampled_from(["alice", "bob", "ü"]), st.integers(1, 5)),
+    st.just(REGISTER),
+)
+proposals = st.builds(Proposal, st.binary(min_size=16, max_size=16), values)
+records = st.builds(
+    VaultRecord,
+    st.sampled_from(["alice", "bob", "carol"]),
+    st.just(Method.PASSWORD),
+    st.integers(1, 3),
+    st.just(FACTOR),
+    st.just(Secret(SECRET)),
+    st.integers(0, 10),
+    st.booleans(),
+)
+snapshots = st.builds(
+    Snapshot,
+    slots,
+    st.lists(records, max_size=3, unique_by=lambda r: r.user).map(
+        lambda rs: tuple(sorted(rs, key=lambda r: r.user))
+    ),
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("set_promised"), ballots),
+        st.tuples(st.just("put_accepted"), st.builds(AcceptedEntry, slots, ballots, proposals)),
+        st.tuples(st.just("put_chosen"), st.tuples(slots, proposals)),
+        st.tuples(st.just("put_snapshot"), snapshots),
+        st.tuples(st.just("set_boots"), st.integers(0, 2**63 - 1)),
+        st.tuples(st.just("image"), st.none()),
+        st.tuples(st.just("restore_image"), st.none()),
+        st.tuples(st.just("reopen"), st.none()),
+    ),
+    max_size=14,
+)
+
+
+def _apply(store: ReplicaStore, op: str, arg: object, image: DurableState | None) -> None:
+    if op == "set_promised":
+        assert isinstance(arg, Ballot)
+        store.set_promised(arg)
+    elif op == "put_accepted":
+        assert isinstance(arg, AcceptedEntry)
+        store.put_accepted(arg)
+    elif op == "put_chosen":
+        assert isinstance(arg, tuple)
+        store.put_chosen(*arg)
+    elif op == "put_snapshot":
+        assert isinstance(arg, Snapshot)
+        store.put_snapshot(arg)
+    elif op == "set_boots":
+        assert isinstance(arg, int)
+        store.set_boots(arg)
+    elif op == "restore_image" and image is not None:
+        store.restore_image(image)
+
+
+@settings(max_examples=25)
+@given(operations)
+def test_sqlite_store_behaves_like_memory_store(ops: list[tuple[str, object]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "replica.db"
+        memory = MemoryReplicaStore()
+        disk = SqliteReplicaStore(path)
+        memory_image: DurableState | None = None
+        disk_image: DurableState | None = None
+        try:
+            for op, arg in ops:
+                if op == "reopen":
+                    disk.close()
+                    disk = SqliteReplicaStore(path)
+                elif op == "image":
+                    memory_image, disk_image = memory.image(), disk.image()
+                    assert memory_image == disk_image
+                else:
+                    _apply(memory, op, arg, memory_image)
+                    _apply(disk, op, arg, disk_image)
+                assert disk.load() == memory.load()
+        finally:
+            disk.close()
+
+
+def test_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    entry = AcceptedEntry(3, Ballot(2, 1), Proposal(bytes(16), REGISTER))
+    with SqliteReplicaStore(path) as store:
+        assert store.load() == DurableState()
+        store.set_promised(Ballot(5, 2))
+        store.put_accepted(entry)
+        store.put_chosen(4, Proposal(b"\x01" * 16, Noop()))
+        store.set_boots(3)
+        expected = store.load()
+    assert "closed" in repr(store)
+    with SqliteReplicaStore(str(path)) as again:
+        assert again.load() == expected
+        assert again.load().accepted[3] == entry
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_snapshot_compacts_and_older_snapshots_are_ignored(tmp_path: Path) -> None:
+    with SqliteReplicaStore(tmp_path / "r.db") as store:
+        proposal = Proposal(bytes(16), Noop())
+        for slot in range(6):
+            store.put_accepted(AcceptedEntry(slot, Ballot(1, 0), proposal))
+            store.put_chosen(slot, proposal)
+        store.put_snapshot(Snapshot(4))
+        state = store.load()
+        assert sorted(state.accepted) == [4, 5]
+        assert sorted(state.chosen) == [4, 5]
+        store.put_snapshot(Snapshot(4, ()))
+        store.put_snapshot(Snapshot(2))
+        assert store.load().snapshot == Snapshot(4)
+        store.put_accepted(AcceptedEntry(1, Ballot(1, 0), proposal))  # below: ignored
+        store.put_chosen(3, proposal)  # below: ignored
+        assert store.load() == state
+
+
+def test_image_and_restore(tmp_path: Path) -> None:
+    with SqliteReplicaStore(tmp_path / "r.db") as store:
+        store.set_promised(Ballot(1, 1))
+        store.put_accepted(AcceptedEntry(0, Ballot(1, 1), Proposal(bytes(16), REGISTER)))
+        old = store.image()
+        store.set_promised(Ballot(9, 2))
+        store.put_snapshot(Snapshot(3))
+        store.put_chosen(3, Proposal(bytes(16), Noop()))
+        assert store.load() != old
+        store.restore_image(old)
+        assert store.load() == old
+        old.boots = 99  # the image is a copy
+        assert store.load().boots == 0
+
+
+def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    with SqliteReplicaStore(tmp_path / "r.db") as store:
+        store.set_promised(Ballot(1, 1))
+        before = store.load()
+        bad_secret = Register("a", Method.PASSWORD, FACTOR, Secret(SECRET * 10))
+        before_p = Proposal(bytes(16), Noop())
+        calls: list[Callable[[], None]] = [
+            lambda: store.put_accepted(AcceptedEntry(2**63, Ballot(1, 1), before_p)),
+            lambda: store.put_accepted(AcceptedEntry(-1, Ballot(1, 1), before_p)),
+            lambda: store.put_chosen(1, Proposal(b"short", Noop())),
+            lambda: store.put_chosen(1, Proposal(bytes(16), bad_secret)),
+            lambda: store.set_promised(Ballot(-1, 0)),
+            lambda: store.set_boots(-1),
+            lambda: store.put_snapshot(Snapshot(2**64)),
+            lambda: store.restore_image(
+                DurableState(accepted={1: AcceptedEntry(2, Ballot(1, 1), before_p)})
+            ),
+            lambda: store.restore_image(DurableState(chosen={0: Proposal(b"x", Noop())})),
+        ]
+        for call in calls:
+            with pytest.raises(StoreError) as info:
+                call()
+            assert SECRET.hex() not in str(info.value)
+            assert "SUPER-SECRET" not in str(info.value)
+            assert store.load() == before
+    with pytest.raises(StoreError, match="closed"):
+        store.load()
+    with pytest.raises(StoreError, match="closed"):
+        store.set_boots(1)
+    store.close()  # twice is harmless
+
+
+def _corrupt(path: Path, sql: str, *args: object) -> None:
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(sql, args)
+    db.close()
+
+
+def test_corrupted_rows_are_refused_naming_table_and_row(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    with SqliteReplicaStore(path) as store:
+        store.put_accepted(AcceptedEntry(5, Ballot(1, 0), Proposal(bytes(16), REGISTER)))
+        store.put_chosen(6, Proposal(bytes(16), REGISTER))
+    good = encode_proposal(Proposal(bytes(16), REGISTER))
+
+    _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", good[:-1])
+    with pytest.raises(StoreError, match="table accepted, row slot 5, column proposal") as info:
+        SqliteReplicaStore(path)
+    assert SECRET.hex() not in str(info.value)
+    assert "SUPER-SECRET" not in str(info.value)
+    _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", good)
+
+    _corrupt(path, "UPDATE chosen SET proposal = 'text' WHERE slot = 6")
+    with pytest.raises(StoreError, match="table chosen, row slot 6, column proposal"):
+        SqliteReplicaStore(path)
+    _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", good)
+
+    _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", b"\x01\x00")
+    with pytest.raises(StoreError, match="table accepted, row slot 5, column ballot"):
+        SqliteReplicaStore(path)
+    _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", b"\x01" + bytes(10))
+
+    _corrupt(path, "UPDATE snapshot SET upto = 3")
+    with pytest.raises(StoreError, match="table snapshot"):
+        SqliteReplicaStore(path)
+    _corrupt(path, "UPDATE snapshot SET upto = 0")
+
+    _corrupt(path, "UPDATE meta SET promised = ?", b"")
+    with pytest.raises(StoreError, match="table meta, column promised"):
+        SqliteReplicaStore(path)
+    _corrupt(path, "UPDATE meta SET promised = ?", b"\x01" + bytes(10))
+
+    with SqliteReplicaStore(path) as store:  # repaired
+        assert store.load().accepted[5].proposal.value == REGISTER
+
+
+def test_wrong_schema_or_foreign_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    SqliteReplicaStore(path).close()
+    _corrupt(path, "UPDATE meta SET schema_version = 2")
+    with pytest.raises(StoreError, match="table meta: expected schema version 1, found 2"):
+        SqliteReplicaStore(path)
+
+    other = tmp_path / "other.db"
+    _corrupt(other, "CREATE TABLE things (x)")
+    with pytest.raises(StoreError, match="not a replica store"):
+        SqliteReplicaStore(other)
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not an SQLite database, not at all" * 30)
+    with pytest.raises(StoreError, match="not readable"):
+        SqliteReplicaStore(garbage)
+
+    with pytest.raises(StoreError, match="cannot"):
+        SqliteReplicaStore(tmp_path / "missing-dir" / "r.db")
