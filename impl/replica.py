@@ -24,7 +24,6 @@ before it.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,8 +63,8 @@ from impl.vault import (
 #: simulator's ghost summary of the message for the trace (``describe``); a real network
 #: would see only the bytes.
 NetworkSend = Callable[[int, int, bytes, str], None]
-#: Receives one sealed answer for the client.
-Reply = Callable[[bytes], None]
+#: Receives one sealed answer for the client, and the slot it rests on (``Backing``).
+Reply = Callable[[bytes, "Backing"], None]
 
 
 class NotLeader(HsmUnavailable):
@@ -104,6 +103,36 @@ def provision_fleet(
     peers = tuple(key.public_key() for key in signing)
     keys = [FleetKeys(fleet, replication_key, signing[i], peers) for i in range(replicas)]
     return fleet.public_key(), keys
+
+
+@dataclass(frozen=True)
+class Backing:
+    """Ghost data for the simulator's checks: which log slot an answer rests on.
+
+    ``slot`` holds the last command the request's procedure yielded, proposed with
+    ``request_id``. The front end of a real deployment ignores it; the simulator's monitor
+    checks it against the votes it has seen (an answer must rest on a chosen slot).
+    """
+
+    request_id: bytes
+    slot: int
+
+
+@dataclass
+class _Run:
+    """One request in progress at a leader."""
+
+    request_id: bytes
+    response_key: ResponseKey
+    reply: Reply
+    generation: int
+    procedure: Procedure | None = None
+    slot: int = -1
+
+    def answer(self, response: Response, rng: Rng) -> None:
+        self.reply(
+            seal_response(self.response_key, response, rng), Backing(self.request_id, self.slot)
+        )
 
 
 class _VaultApp(Application):
@@ -265,41 +294,33 @@ class HsmReplica:
             self.requests_rejected += 1
             raise
         self.requests_handled += 1
-        request_id = self._rng.random_bytes(16)
-        generation = self._generation
+        run = _Run(self._rng.random_bytes(16), response_key, reply, self._generation)
 
         def start(result: object) -> None:
-            if isinstance(result, Lost) or generation != self._generation:
+            if isinstance(result, Lost) or run.generation != self._generation:
                 return
-            procedure = self._service.procedure(request, self._vault)
-            self._run(procedure, None, response_key, reply, request_id, generation)
+            run.procedure = self._service.procedure(request, self._vault)
+            self._run(run, None)
 
-        self._submit(Noop(), request_id, start)
+        self._submit(run, Noop(), start)
 
-    def _run(
-        self,
-        procedure: Procedure,
-        value: CommandResult | Rejected | None,
-        response_key: ResponseKey,
-        reply: Reply,
-        request_id: bytes,
-        generation: int,
-    ) -> None:
-        """Resume ``procedure`` with ``value`` until it yields a command or answers."""
+    def _run(self, run: _Run, value: CommandResult | Rejected | None) -> None:
+        """Resume the request's procedure with ``value`` until it yields a command or ends."""
+        assert run.procedure is not None
         while True:
-            if generation != self._generation or not self.consensus.is_leader:
+            if run.generation != self._generation or not self.consensus.is_leader:
                 return
             try:
-                step = procedure.send(value)
+                step = run.procedure.send(value)
             except StopIteration as done:
                 answer: Response = done.value
-                reply(seal_response(response_key, answer, self._rng))
+                run.answer(answer, self._rng)
                 return
             if isinstance(step, FaultPoint):
                 if step.name in self._armed:
                     self._armed.discard(step.name)
                     if step.answer is not None:
-                        reply(seal_response(response_key, step.answer, self._rng))
+                        run.answer(step.answer, self._rng)
                     self.crash()
                     return
                 value = None
@@ -307,38 +328,37 @@ class HsmReplica:
             break
 
         def resume(result: object) -> None:
-            if isinstance(result, Lost) or generation != self._generation:
+            if isinstance(result, Lost) or run.generation != self._generation:
                 return
-            self._run(procedure, _as_result(result), response_key, reply, request_id, generation)
+            self._run(run, _as_result(result))
 
-        self._submit(step, request_id, resume)
+        self._submit(run, step, resume)
 
-    def _submit(
-        self, value: Command | Noop, request_id: bytes, resume: Callable[[object], None]
-    ) -> None:
+    def _submit(self, run: _Run, value: Command | Noop, resume: Callable[[object], None]) -> None:
         """Propose ``value``; call ``resume`` with its result when the rules allow."""
         variant = self.consensus.config.variant
         if not self.consensus.ready:
             return
+        request_id = run.request_id
         if variant == "answer-before-chosen":
             # UNSAFE: the leader's own vote is taken for the quorum's.
-            self.consensus.propose(request_id, value, _ignore)
+            run.slot = self.consensus.propose(request_id, value, _ignore)
             resume(self._speculate(value, request_id))
         elif variant == "serve-before-catch-up":
             # UNSAFE: the result is computed when the slot is chosen, on a vault that may
             # not have applied the slots before it.
-            self.consensus.propose(
+            run.slot = self.consensus.propose(
                 request_id,
                 value,
                 _ignore,
                 on_chosen=lambda _p: resume(self._speculate(value, request_id)),
             )
         else:
-            self.consensus.propose(request_id, value, resume)
+            run.slot = self.consensus.propose(request_id, value, resume)
 
     def _speculate(self, value: Command | Noop, request_id: bytes) -> object:
         """The result ``value`` would have on a copy of the vault as it is now."""
-        app = _VaultApp(copy.deepcopy(self._vault))
+        app = _VaultApp(Vault(self._vault.policy, dict(self._vault.records_by_user())))
         return app.apply(-1, Proposal(request_id, value))
 
 

@@ -168,6 +168,10 @@ class Vault:
         """records: every record, sorted by user (what a snapshot holds)."""
         return tuple(self._records[user] for user in sorted(self._records))
 
+    def records_by_user(self) -> dict[str, VaultRecord]:
+        """records_by_user: a copy of the records (they are immutable values)."""
+        return dict(self._records)
+
     def restore(self, records: tuple[VaultRecord, ...]) -> None:
         """restore: replace every record with ``records`` (from a snapshot)."""
         self._records = {record.user: record for record in records}

@@ -31,7 +31,7 @@ from impl.crypto.symmetric import SeededRng
 from impl.errors import ConfigError, FleetUnavailable, HsmUnavailable, VaultbenchError
 from impl.hsm import HsmConfig
 from impl.peer_messages import DurableState
-from impl.replica import HsmReplica, NotLeader, provision_fleet
+from impl.replica import Backing, HsmReplica, NotLeader, provision_fleet
 from impl.store import MemoryReplicaStore
 
 FRONT_END = -1  # the operator's front end, as a network node
@@ -92,6 +92,7 @@ class _Queued:
     data: bytes = field(default=b"", compare=False)
     label: str = field(default="", compare=False)
     action: Callable[[], None] | None = field(default=None, compare=False)
+    backing: Backing | None = field(default=None, compare=False)
 
 
 class World:
@@ -142,7 +143,9 @@ class World:
             for i in range(n)
         ]
         self.leader_hint = 0
-        self._replies: dict[int, bytes] = {}
+        self._replies: dict[int, tuple[bytes, Backing]] = {}
+        self.last_backing: Backing | None = None
+        self.on_reply: Callable[[int], None] | None = None
         self._next_call = 0
         self.rejected_messages = 0
         for i in range(n):
@@ -162,9 +165,11 @@ class World:
         data: bytes = b"",
         label: str = "",
         action: Callable[[], None] | None = None,
+        backing: Backing | None = None,
     ) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, _Queued(time, self._seq, kind, a, b, data, label, action))
+        queued = _Queued(time, self._seq, kind, a, b, data, label, action, backing)
+        heapq.heappush(self._queue, queued)
 
     def _emit(self, kind: str, subject: str, detail: str) -> None:
         self.events += 1
@@ -237,8 +242,11 @@ class World:
         if kind == "request":
             return self._deliver_request(item.a, item.b, item.data)
         if kind == "reply":
-            self._replies[item.a] = item.data
+            assert item.backing is not None
+            self._replies[item.a] = (item.data, item.backing)
             self._emit("answer", f"hsm[{item.b}]", f"call {item.a}")
+            if self.on_reply is not None:
+                self.on_reply(item.a)
             return True
         if kind == "action":
             if item.action is not None:
@@ -277,10 +285,10 @@ class World:
             self._emit("lost", f"fe->{dst}", f"call {call}")
             return True
 
-        def reply(answer: bytes) -> None:
+        def reply(answer: bytes, backing: Backing) -> None:
             if (dst, FRONT_END) in self.cut:
                 return
-            self._push(self.now + self._delay(), "reply", call, dst, answer)
+            self._push(self.now + self._delay(), "reply", call, dst, answer, backing=backing)
 
         try:
             replica.handle_request(data, reply)
@@ -306,8 +314,8 @@ class World:
         self._push(self.now + self._delay(), "request", call, self.leader_hint, data)
         return call
 
-    def take_reply(self, call: int) -> bytes | None:
-        """take_reply: the sealed answer to ``call`` if it has arrived."""
+    def take_reply(self, call: int) -> tuple[bytes, Backing] | None:
+        """take_reply: the sealed answer to ``call`` and its backing, if it has arrived."""
         return self._replies.pop(call, None)
 
     def endpoint(self, sealed_request: bytes) -> bytes:
@@ -321,13 +329,15 @@ class World:
         while self.now <= deadline:
             answer = self.take_reply(call)
             if answer is not None:
-                return answer
+                self.last_backing = answer[1]
+                return answer[0]
             if not self._queue or self._queue[0].time > deadline:
                 break
             self.step()
         answer = self.take_reply(call)
         if answer is not None:
-            return answer
+            self.last_backing = answer[1]
+            return answer[0]
         self.now = max(self.now, deadline)
         up = sum(r.is_up for r in self.replicas)
         raise FleetUnavailable(
