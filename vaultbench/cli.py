@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
+
+    from vaultbench import simulate
+
+    simulate.add_parser(commands)
     return parser
 
 
@@ -239,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _print_table(outcome, args.variant)
         return EXIT_OK if outcome.ok else EXIT_VIOLATED
+
+    if args.command == "simulate":
+        from vaultbench import simulate
+
+        return simulate.run(args)
 
     if args.command == "demo":
         from vaultbench.demo import run_demo

@@ -50,6 +50,7 @@ from impl.redact import Secret
 from impl.session import ResponseKey, open_response, seal_request
 from impl.sim.checks import Monitor, Violation
 from impl.sim.world import Event, NetworkConfig, World
+from impl.vault import VARIANTS as VAULT_VARIANTS
 from impl.vault import VaultPolicy
 
 FAULTS = ("crash", "partition", "drop", "dup", "reorder", "skew", "rollback")
@@ -99,7 +100,12 @@ class SimConfig:
         self.consensus()  # validates replicas, quorum and variant
 
     def consensus(self) -> ConsensusConfig:
-        return ConsensusConfig(replicas=self.replicas, quorum=self.quorum, variant=self.variant)
+        fleet_variant = None if self.variant in VAULT_VARIANTS else self.variant
+        return ConsensusConfig(replicas=self.replicas, quorum=self.quorum, variant=fleet_variant)
+
+    def policy(self) -> VaultPolicy:
+        vault_variant = self.variant if self.variant in VAULT_VARIANTS else None
+        return VaultPolicy(max_attempts=self.max_attempts, variant=vault_variant)
 
     def argv(self, steps: int | None = None, faults: Iterable[str] | None = None) -> str:
         """The ``vaultbench simulate`` arguments that reproduce this run."""
@@ -159,7 +165,7 @@ class Campaign:
             duplicate=0.03 if "dup" in faults else 0.0,
             reorder=0.1 if "reorder" in faults else 0.0,
         )
-        policy = VaultPolicy(max_attempts=config.max_attempts)
+        policy = config.policy()
         consensus = config.consensus()
         self._events = 0
         self.monitor = Monitor(config.replicas, consensus.q, policy, lambda: self._events)
@@ -330,7 +336,10 @@ class Campaign:
         elif kind == "partition" and not self._partitioned:
             self._partitioned = True
             if self._random.random() < 0.5:
-                world.isolate(self._random.randrange(n))
+                leader = world.leader()
+                if leader is None or self._random.random() < 0.5:
+                    leader = self._random.randrange(n)
+                world.isolate(leader)
             else:
                 size = self._random.randint(1, max(1, n - world.config.q))
                 side = set(self._random.sample(range(n), size))
@@ -345,6 +354,8 @@ class Campaign:
             allowed = self._rollback_candidates()
             if allowed:
                 victim = self._random.choice(allowed)
+                if world.images[victim]:
+                    self.monitor.rolled_back(victim, world.images[victim][0].promised)
                 if world.rollback(victim, 0):
                     self._rolled_back.add(victim)
                     self.stats["fault rollback"] += 1
