@@ -17,11 +17,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 from impl.consensus import FLEET_VARIANTS
 from impl.errors import ConfigError
-from impl.sim.campaign import FAULTS, SimConfig, SimResult, parse_faults, run_simulation
+from impl.sim.campaign import FAULTS, SimConfig, SimResult, iter_campaign, parse_faults
 from impl.vault import VARIANTS as VAULT_VARIANTS
 
 EXIT_OK = 0
@@ -131,13 +130,6 @@ def _config(args: argparse.Namespace, seed: int) -> SimConfig:
     )
 
 
-def _one(task: tuple[SimConfig, bool]) -> tuple[SimResult, list[str]]:
-    config, traced = task
-    lines: list[str] = []
-    result = run_simulation(config, lines.append if traced else None)
-    return result, lines
-
-
 def run(args: argparse.Namespace) -> int:
     """run: the ``simulate`` command; returns the exit code."""
     if args.seeds is not None:
@@ -152,21 +144,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     started = time.perf_counter()
     results: list[SimResult] = []
-    tasks = [(config, bool(args.trace)) for config in configs]
     progress = _Progress(len(configs), enabled=len(configs) > 1 and sys.stderr.isatty())
-    if args.jobs > 1 and len(configs) > 1:
-        with get_context("spawn").Pool(args.jobs) as pool:
-            outputs = pool.imap(_one, tasks, chunksize=max(1, len(tasks) // (args.jobs * 8)))
-            for result, lines in outputs:
-                _emit_trace(args, result, lines, len(configs))
-                results.append(result)
-                progress.update(results)
-    else:
-        for task in tasks:
-            result, lines = _one(task)
-            _emit_trace(args, result, lines, len(configs))
-            results.append(result)
-            progress.update(results)
+    for result, lines in iter_campaign(configs, args.jobs, bool(args.trace)):
+        _emit_trace(args, result, lines, len(configs))
+        results.append(result)
+        progress.update(results)
     progress.done()
     elapsed = time.perf_counter() - started
     if args.json:

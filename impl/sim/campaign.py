@@ -26,8 +26,9 @@ Trace format, one line per event::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
 
 from impl.consensus import ConsensusConfig
 from impl.crypto.symmetric import SeededRng
@@ -168,7 +169,9 @@ class Campaign:
         policy = config.policy()
         consensus = config.consensus()
         self._events = 0
-        self.monitor = Monitor(config.replicas, consensus.q, policy, lambda: self._events)
+        # The monitor's reference vault follows the spec: never the variant under test.
+        reference = VaultPolicy(max_attempts=config.max_attempts)
+        self.monitor = Monitor(config.replicas, consensus.q, reference, lambda: self._events)
         self.world = World(
             config.seed,
             consensus,
@@ -405,3 +408,28 @@ def run_simulation(
     steps = rerun.violations[0].event if rerun.violations else first.event
     result.reproducer = minimal.argv(steps=steps) + " --trace"
     return result
+
+
+def _run_one(task: tuple[SimConfig, bool]) -> tuple[SimResult, list[str]]:
+    config, traced = task
+    lines: list[str] = []
+    result = run_simulation(config, lines.append if traced else None)
+    return result, lines
+
+
+def iter_campaign(
+    configs: Sequence[SimConfig], jobs: int = 1, traced: bool = False
+) -> Iterator[tuple[SimResult, list[str]]]:
+    """iter_campaign: run every config, in order, in ``jobs`` processes; yield each result.
+
+    Each run depends only on its config, so the results are the same for any ``jobs``.
+    With ``traced`` each result comes with its trace lines.
+    """
+    tasks = [(config, traced) for config in configs]
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield _run_one(task)
+        return
+    chunk = max(1, len(tasks) // (jobs * 8))
+    with get_context("spawn").Pool(jobs) as pool:
+        yield from pool.imap(_run_one, tasks, chunksize=chunk)

@@ -8,8 +8,12 @@ value is chosen in each slot (a quorum voted for it at one ballot), independentl
 any replica believes. It then checks, after every event:
 
 I2 ``quorum-safety``
-    at most one value is ever chosen per slot, and every replica applies, in each slot,
-    the same value as every other replica.
+    at most one value is ever chosen per slot; every replica applies, in each slot, the
+    same value as every other replica; and, as the inductive invariant of the proof
+    requires of every acceptor, no replica votes at a ballot below one it has promised
+    (it never returns to a ballot it has left). A replica whose storage the operator
+    rolled back is exempt from the last check for what it forgot: that is what the
+    rollback budget is for.
 I3 ``attempt-limit``
     per (user, registration), at most ``max_attempts`` wrong-guess answers reach
     clients; no ``Released`` answer rests on a slot after a chosen ``Destroy`` of that
@@ -93,6 +97,7 @@ class Monitor:
         self._reference_next = 0
         self._results: dict[int, object] = {}
         self._waiting: dict[int, list[tuple[str, int, int]]] = {}
+        self._promised: dict[int, Ballot] = {}
 
     def __repr__(self) -> str:
         return f"Monitor({len(self._chosen)} chosen slots, {len(self.violations)} violations)"
@@ -108,7 +113,12 @@ class Monitor:
 
     def observe(self, observation: Observation) -> None:
         """observe: a vote or an apply reported by a replica."""
-        if observation.kind == "vote":
+        if observation.kind == "promise":
+            assert observation.ballot is not None
+            known = self._promised.get(observation.replica)
+            if known is None or observation.ballot > known:
+                self._promised[observation.replica] = observation.ballot
+        elif observation.kind == "vote":
             assert observation.ballot is not None
             assert observation.proposal is not None
             self._vote(
@@ -118,8 +128,19 @@ class Monitor:
             assert observation.proposal is not None
             self._apply(observation.replica, observation.slot, observation.proposal)
 
+    def rolled_back(self, replica: int, promised: Ballot) -> None:
+        """rolled_back: the operator replayed an old image of ``replica``'s storage."""
+        self._promised[replica] = promised
+
     def _vote(self, replica: int, slot: int, ballot: Ballot, proposal: Proposal) -> None:
         key = _key(proposal)
+        promised = self._promised.get(replica)
+        if promised is not None and ballot < promised:
+            self._violate(
+                "I2",
+                f"replica {replica} voted in slot {slot} at ballot {ballot} after promising "
+                f"ballot {promised}: it went back to a ballot it had left",
+            )
         voters = self._votes.setdefault((slot, ballot), {}).setdefault(key, set())
         voters.add(replica)
         if len(voters) < self.quorum:

@@ -32,7 +32,7 @@ from impl.errors import ConfigError, FleetUnavailable, HsmUnavailable, Vaultbenc
 from impl.hsm import HsmConfig
 from impl.peer_messages import DurableState
 from impl.replica import Backing, HsmReplica, NotLeader, provision_fleet
-from impl.store import MemoryReplicaStore
+from impl.store import MemoryReplicaStore, ReplicaStore
 
 FRONT_END = -1  # the operator's front end, as a network node
 
@@ -107,6 +107,7 @@ class World:
         listener: Listener | None = None,
         observer: Callable[[Observation], None] | None = None,
         request_timeout: int = 3000,
+        store_factory: Callable[[int], ReplicaStore] | None = None,
     ) -> None:
         self.seed = seed
         self.config = consensus or ConsensusConfig()
@@ -124,7 +125,8 @@ class World:
         self.cut: set[tuple[int, int]] = set()
         n = self.config.replicas
         self.fleet_public_key, keys = provision_fleet(n, self.hsm_config, self._crypto_rng)
-        self.stores = [MemoryReplicaStore() for _ in range(n)]
+        make_store = store_factory or (lambda _i: MemoryReplicaStore())
+        self.stores = [make_store(i) for i in range(n)]
         self.images: list[list[DurableState]] = [[] for _ in range(n)]
         self.clocks = [SkewedClock(self) for _ in range(n)]
         self._tick_at: list[int | None] = [None] * n
