@@ -173,7 +173,7 @@ class Lost:
 class Observation:
     """What a replica reports to an observer (the simulator's invariant checks)."""
 
-    kind: str  # "vote", "apply", "snapshot", "restore"
+    kind: str  # "promise", "vote", "apply", "snapshot", "restore"
     replica: int
     slot: int
     ballot: Ballot | None = None
@@ -515,6 +515,7 @@ class Replica:
     def _promise(self, ballot: Ballot) -> None:
         self._store.set_promised(ballot)  # durable before the reply
         self.promised = ballot
+        self._observe(Observation("promise", self.index, -1, ballot))
 
     def _vote(self, entry: AcceptedEntry) -> None:
         self._store.put_accepted(entry)  # durable before the reply

@@ -337,7 +337,8 @@ def test_a_forgotten_promise_lets_an_old_leader_win_a_vote_back() -> None:
         world.isolate(old)
         world.run_for(1500)
         new = world.leader()
-        assert new is not None and new != old
+        assert new is not None
+        assert new != old
         other = next(i for i in range(5) if i not in (old, new))
         world.crash(other)
         world.restart(other)
