@@ -365,3 +365,29 @@ def test_a_destroyed_record_answers_destroyed_to_everyone() -> None:
         assert isinstance(client.recover_password(blob, "no"), WrongGuess)
     assert isinstance(client.recover_password(blob, "pw"), Destroyed)
     assert monitor.ok
+
+
+def test_a_replica_down_for_long_catches_up_from_a_snapshot_and_logs_stay_bounded() -> None:
+    world, monitor = _fleet(seed=13, replicas=3)
+    leader = world.leader()
+    assert leader is not None
+    lagging = (leader + 1) % 3
+    world.crash(lagging)
+    client = _client(world)
+    blob = client.backup(client.enroll_password("pw"), b"x")
+    for _ in range(40):  # 40 guesses: more than two snapshots' worth of slots
+        assert isinstance(client.recover_password(blob, "pw"), Recovered)
+        blob = client.backup(client.enroll_password("pw"), b"x")  # re-register: new budget
+    snapshot_every = world.config.snapshot_every
+    for store in world.stores:
+        image = store.image()
+        assert len(image.accepted) <= snapshot_every + 8
+        assert len(image.chosen) <= snapshot_every + 8
+    world.restart(lagging)
+    world.run_for(1000)
+    behind = world.replicas[lagging].consensus
+    ahead = world.replicas[world.leader() or leader].consensus
+    assert behind.snapshot.upto > 0  # installed a snapshot: the early slots are gone
+    assert behind.applied == ahead.applied
+    assert world.replicas[lagging].records() == world.replicas[world.leader() or 0].records()
+    assert monitor.ok, monitor.violations
