@@ -29,8 +29,7 @@ FLEET_VARIANTS: Final = (
     ),
     FleetVariant(
         "answer-before-chosen",
-        "the leader answers a guess once it has accepted the charge itself, before a "
-        "quorum has",
+        "the leader answers a guess once it has accepted the charge itself, before a quorum has",
         ("I3", "I6"),
     ),
     FleetVariant(

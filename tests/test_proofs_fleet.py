@@ -1,0 +1,274 @@
+"""Tests of proofs.fleet_vault: the Z3 encoding of the fleet against model.fleet, the
+parametric obligations, and the shortest counterexample of each fleet variant replayed on
+the Python model so that it is known to be real."""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.fleet import (
+    Action,
+    Disabled,
+    FleetConfig,
+    FleetState,
+    actions,
+    check_i3_fleet,
+    check_i6,
+    enabled,
+    initial,
+    step,
+)
+from model.variants import FLEET_VARIANT_NAMES, fleet_variant
+from proofs.fleet_vault import (
+    ABSTRACT_ACTIONS,
+    I3_PROPERTY,
+    I6_PROPERTY,
+    FleetReport,
+    as_columns,
+    check_all_fleet,
+    check_fleet,
+    columns,
+    from_columns,
+    successors,
+)
+from proofs.report import State, Trace
+
+CONFIGS = [FleetConfig.for_variant(v) for v in (None, *FLEET_VARIANT_NAMES)]
+
+
+@cache
+def all_reports() -> tuple[tuple[FleetReport, ...], float]:
+    started = time.perf_counter()
+    reports = tuple(check_all_fleet())
+    return reports, time.perf_counter() - started
+
+
+def report(variant: str | None) -> FleetReport:
+    return {r.variant: r for r in all_reports()[0]}[variant]
+
+
+def model_step(state: FleetState, action: Action, config: FleetConfig) -> State | None:
+    try:
+        post, _ = step(state, action, config)
+    except Disabled:
+        return None
+    return as_columns(post, config)
+
+
+# ---------------------------------------------------------------------------------------
+# (a) the encoding agrees with the model, action by action
+
+
+@st.composite
+def any_state(draw: st.DrawFn, config: FleetConfig) -> FleetState:
+    """Arbitrary states within the model's bounds, reachable or not."""
+    n, slots, ballots = config.replicas, config.slots, config.ballots
+    small = st.integers(0, 3)
+    ballot = st.integers(0, ballots)
+    entry = st.tuples(ballot, small)
+    return FleetState(
+        up=tuple(draw(st.booleans()) for _ in range(n)),
+        promised=tuple(draw(ballot) for _ in range(n)),
+        log=tuple(tuple(draw(entry) for _ in range(slots)) for _ in range(n)),
+        lead=tuple(draw(ballot) for _ in range(n)),
+        ballot=draw(st.integers(1, ballots)),
+        owner=tuple(draw(st.integers(-1, n - 1)) for _ in range(ballots)),
+        proposals=tuple(tuple(draw(small) for _ in range(slots)) for _ in range(ballots)),
+        waiting=tuple(tuple(draw(st.booleans()) for _ in range(slots)) for _ in range(ballots)),
+        next_guess=draw(st.integers(1, 4)),
+        answered_wrong=draw(small),
+        released=draw(small),
+        destroyed=draw(st.booleans()),
+        answered_after_destroy=draw(st.booleans()),
+        acked=tuple(draw(entry) for _ in range(slots)),
+        rolled=tuple(draw(st.booleans()) for _ in range(n)),
+    )
+
+
+@st.composite
+def config_state_action(draw: st.DrawFn) -> tuple[FleetConfig, FleetState, Action]:
+    config = draw(st.sampled_from(CONFIGS))
+    return config, draw(any_state(config)), draw(st.sampled_from(actions(config)))
+
+
+@settings(max_examples=max(400, settings().max_examples), deadline=None)
+@given(config_state_action())
+def test_encoding_is_the_model_step(case: tuple[FleetConfig, FleetState, Action]) -> None:
+    config, state, action = case
+    expected = model_step(state, action, config)
+    assert successors(config, action, as_columns(state, config)) == (
+        [] if expected is None else [expected]
+    )
+
+
+@settings(max_examples=max(15, settings().max_examples // 4), deadline=None)
+@given(config=st.sampled_from(CONFIGS), choices=st.lists(st.integers(0, 10**6), max_size=8))
+def test_encoding_agrees_on_reachable_states(config: FleetConfig, choices: list[int]) -> None:
+    """Random walks of the model: at every state, every action agrees with the encoding."""
+    state = initial(config)
+    for pick in choices:
+        options = list(enabled(state, config))
+        if not options:
+            break
+        state = options[pick % len(options)][1]
+    for action in actions(config):
+        expected = model_step(state, action, config)
+        got = successors(config, action, as_columns(state, config))
+        assert got == ([] if expected is None else [expected]), action.name
+
+
+def test_columns_round_trip() -> None:
+    config = FleetConfig()
+    state = initial(config)
+    assert from_columns(as_columns(state, config), config) == state
+    assert list(as_columns(state, config)) == [name for name, _ in columns(config)]
+
+
+# ---------------------------------------------------------------------------------------
+# (b) the safe fleet
+
+
+def test_safe_fleet_holds() -> None:
+    result = report(None)
+    names = [o.name for o in result.obligations]
+    assert names == [
+        "IndInit",
+        *(f"IndNext[{a}]" for a in ABSTRACT_ACTIONS),
+        "IndProp[I3]",
+        "IndProp[I6]",
+    ]
+    assert all(o.status == "PASS" for o in result.obligations), result.render()
+    assert result.verdict == "holds"
+    assert result.failing == ()
+    assert result.holding == ("I3", "I6")
+    assert {k: r.depth for k, r in result.bmc.items()} == {"I3": 10, "I6": 8}
+    assert "verdict: holds" in result.render()
+
+
+def test_safe_fleet_is_not_vacuous() -> None:
+    depths = {r.name: (r.witness.length if r.witness else None) for r in report(None).sanity}
+    assert depths == {
+        "wrong guess answered": 3,
+        "record destroyed": 3,
+        "leader changed": 1,
+        "answered after a leader change": 4,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# (c) every unsafe variant: violated, shortest traces pinned, real on the model
+
+#: Shortest counterexample lengths per variant and invariant (None: none up to the bound).
+SHORTEST = {
+    "minority-quorum": {"I3": 5, "I6": 2},
+    "answer-before-chosen": {"I3": 5, "I6": 2},
+    "serve-before-catch-up": {"I3": 5, "I6": None},
+    "forget-promise-on-restart": {"I3": 9, "I6": 7},
+    "rollback-beyond-budget": {"I3": 8, "I6": 4},
+}
+
+#: The parametric obligations each variant makes FAIL.
+FAILING = {
+    "minority-quorum": ["IndNext[leader_change]", "IndProp[I6]"],
+    "answer-before-chosen": ["IndNext[answer_wrong]", "IndNext[answer_right]"],
+    "serve-before-catch-up": ["IndNext[leader_change]"],
+    "forget-promise-on-restart": ["IndNext[restart]"],
+    "rollback-beyond-budget": ["IndNext[rollback]"],
+}
+
+
+def replay(trace: Trace, config: FleetConfig) -> list[FleetState]:
+    """Run the trace's actions through model.fleet.step from the initial state, checking at
+    every step that the model reaches the trace's (projected) state."""
+    by_name = {a.name: a for a in actions(config)}
+    state = initial(config)
+    states = [state]
+    for action, expected in zip(trace.actions, trace.states[1:], strict=True):
+        state, _ = step(state, by_name[action], config)
+        full = as_columns(state, config)
+        assert {k: full[k] for k in expected} == expected, f"after {action}"
+        states.append(state)
+    return states
+
+
+@pytest.mark.parametrize("variant", FLEET_VARIANT_NAMES)
+def test_variant_is_violated_with_pinned_shortest_traces(variant: str) -> None:
+    config = FleetConfig.for_variant(variant)
+    result = report(variant)
+    assert result.verdict == "violated"
+    lengths = {k: (r.trace.length if r.trace else None) for k, r in result.bmc.items()}
+    assert lengths == SHORTEST[variant]
+    for invariant, checked in result.bmc.items():
+        if checked.trace is None:
+            continue
+        assert checked.trace.violated == {"I3": I3_PROPERTY, "I6": I6_PROPERTY}[invariant]
+        states = replay(checked.trace, config)
+        check = check_i3_fleet if invariant == "I3" else check_i6
+        assert all(check(s, config) == [] for s in states[:-1])
+        assert {v.invariant for v in check(states[-1], config)} == {invariant}
+
+
+@pytest.mark.parametrize("variant", FLEET_VARIANT_NAMES)
+def test_variant_breaks_its_obligations(variant: str) -> None:
+    result = report(variant)
+    assert [o.name for o in result.obligations if o.status == "FAIL"] == FAILING[variant]
+    for o in result.obligations:
+        if o.status == "FAIL":
+            assert o.counterexample is not None
+
+
+@pytest.mark.parametrize("variant", FLEET_VARIANT_NAMES)
+def test_variant_fails_what_the_catalogue_says(variant: str) -> None:
+    """The catalogue's I3/I6 entries are exactly what the BMC finds (I2 is not this
+    module's business)."""
+    expected = tuple(i for i in fleet_variant(variant).fails if i in ("I3", "I6"))
+    assert report(variant).failing == expected
+
+
+def test_answer_before_chosen_trace_pinned() -> None:
+    trace = report("answer-before-chosen").bmc["I3"].trace
+    assert trace is not None
+    assert trace.actions == [
+        "propose(r0)",
+        "answer_wrong(r0,s0)",
+        "elect(r1,{r1,r2})",
+        "propose(r1)",
+        "answer_wrong(r1,s0)",
+    ]
+
+
+def test_serve_before_catch_up_trace_pinned() -> None:
+    trace = report("serve-before-catch-up").bmc["I3"].trace
+    assert trace is not None
+    assert trace.actions == [
+        "propose(r0)",
+        "elect(r1,{r0,r1})",
+        "propose(r1)",
+        "accept(r0,b2,s1)",
+        "answer_wrong(r1,s1)",
+    ]
+    assert trace.states[-1]["answered_after_destroy"] is True
+
+
+def test_report_json_round_trips() -> None:
+    data = json.loads(json.dumps(report("rollback-beyond-budget").to_json()))
+    assert data["verdict"] == "violated"
+    assert data["failing"] == ["I3", "I6"]
+    assert data["bmc"]["I6"]["trace"]["actions"][-1] == "rollback(r0)"
+
+
+def test_unknown_variant_is_refused() -> None:
+    with pytest.raises(KeyError):
+        check_fleet("no-such-variant")
+
+
+def test_check_all_fleet_is_fast_enough() -> None:
+    reports, seconds = all_reports()
+    assert [r.variant for r in reports] == [None, *FLEET_VARIANT_NAMES]
+    assert seconds < 30, f"check_all_fleet took {seconds:.1f} s"
