@@ -82,8 +82,8 @@ MAX_REPLICAS: Final = 64
 class ConsensusConfig:
     """The fleet's consensus configuration; times are in milliseconds of the replica clock.
 
-    ``quorum`` 0 means a majority. A quorum must be a majority (``2q > n``) except under
-    the unsafe variant ``minority-quorum``.
+    ``quorum`` 0 means a majority (half, rounded down, under ``minority-quorum``). A quorum
+    must be a majority (``2q > n``) except under the unsafe variant ``minority-quorum``.
     """
 
     replicas: int = 5
@@ -120,8 +120,12 @@ class ConsensusConfig:
 
     @property
     def q(self) -> int:
-        """The quorum size in effect."""
-        return self.quorum or self.replicas // 2 + 1
+        """The quorum size in effect: a majority, or half under ``minority-quorum``."""
+        if self.quorum:
+            return self.quorum
+        if self.variant == "minority-quorum":
+            return max(1, self.replicas // 2)
+        return self.replicas // 2 + 1
 
     @property
     def rollback_budget(self) -> int:

@@ -38,7 +38,7 @@ def _fleet(seed: int = 1, variant: str | None = None, **consensus: int) -> tuple
     config = ConsensusConfig(variant=variant, **consensus)
     monitor = Monitor(config.replicas, config.q, VaultPolicy(), lambda: 0)
     world = World(seed, config, HsmConfig(), observer=monitor.observe)
-    monitor._event = lambda: world.events
+    monitor._event = lambda: world.current
     assert world.settle()
     return world, monitor
 

@@ -105,7 +105,7 @@ class FleetHarness:
             network,
             observer=self.monitor.observe,
         )
-        self.monitor._event = lambda: self.world.events
+        self.monitor._event = lambda: self.world.current
         self.possible: list[mv.VaultState] = [mv.INITIAL]
         self._rng = SeededRng(self.seed + 1)
         self._users: dict[str, _User] = {}
@@ -231,7 +231,7 @@ class FleetHarness:
         """Replay replica ``i``'s oldest saved disk image, if the budget allows it."""
         budget = self.world.config.rollback_budget
         if self.variant == "rollback-beyond-budget":
-            budget = self.replicas
+            budget += 1  # one replica more than 2q > n + r tolerates
         if i not in self._rolled_back and len(self._rolled_back) >= budget:
             return
         if not self.world.images[i]:

@@ -121,6 +121,10 @@ class SimConfig:
         parts.append(f"--faults {','.join(chosen) if chosen else 'none'}")
         if self.max_attempts != 10:
             parts.append(f"--max-attempts {self.max_attempts}")
+        if self.users != 2:
+            parts.append(f"--users {self.users}")
+        if self.clients != 3:
+            parts.append(f"--clients {self.clients}")
         if self.variant:
             parts.append(f"--variant {self.variant}")
         return "vaultbench simulate " + " ".join(parts)
@@ -180,7 +184,7 @@ class Campaign:
             listener=self._on_event if trace is not None else None,
             observer=self._observe,
         )
-        self.monitor._event = lambda: self.world.events
+        self.monitor._event = lambda: self.world.current
         self.world.on_reply = self._on_reply
         self.stats: Counter[str] = Counter()
         self._rng = SeededRng(config.seed * 7919 + 17)
@@ -193,6 +197,7 @@ class Campaign:
         self._rolled_back: set[int] = set()
         self._down_until: dict[int, int] = {}
         self._partitioned = False
+        self._cut_off = 0
         for client in self._clients:
             self.world.at(self._random.randint(0, 40), self._starter(client))
         if faults - {"drop", "dup", "reorder"}:
@@ -244,7 +249,7 @@ class Campaign:
         user = f"user{self._random.randrange(self.config.users)}"
         roll = self._random.random()
         client.user, client.started = user, self.world.now
-        if roll < 0.12:
+        if roll < 0.06:
             client.op = "register"
             self._note(client.name, f"register {user}")
             self._send(
@@ -257,7 +262,7 @@ class Campaign:
                 ),
             )
         else:
-            client.op = "right" if roll < 0.3 else "wrong"
+            client.op = "right" if roll < 0.2 else "wrong"
             self._note(client.name, f"begin {user} ({client.op} guess next)")
             self._send(client, BeginRecovery(user))
 
@@ -323,7 +328,7 @@ class Campaign:
         kinds = sorted(config.faults - {"drop", "dup", "reorder"})
         kind = self._random.choice(kinds)
         up = [i for i in range(n) if world.replicas[i].is_up]
-        down = n - len(up)
+        down = n - len(up) + self._cut_off
         budget = world.config.crash_budget
         if kind == "crash" and down < budget and up:
             leader = world.leader()
@@ -338,17 +343,22 @@ class Campaign:
             self.monitor.check_durability(world.stores)
         elif kind == "partition" and not self._partitioned:
             self._partitioned = True
-            if self._random.random() < 0.5:
+            if down >= budget:
+                self._partitioned = False
+            elif self._random.random() < 0.5:
                 leader = world.leader()
                 if leader is None or self._random.random() < 0.5:
                     leader = self._random.randrange(n)
                 world.isolate(leader)
+                self._cut_off = 1
             else:
-                size = self._random.randint(1, max(1, n - world.config.q))
+                size = self._random.randint(1, max(1, budget - down))
                 side = set(self._random.sample(range(n), size))
                 world.split(side)
-            self.stats["fault partition"] += 1
-            world.at(self._random.randint(80, 700), self._heal)
+                self._cut_off = size
+            if self._partitioned:
+                self.stats["fault partition"] += 1
+                world.at(self._random.randint(80, 700), self._heal)
         elif kind == "skew":
             victim = self._random.randrange(n)
             world.skew(victim, self._random.randint(-400, 400), self._random.uniform(0.5, 2.0))
@@ -371,7 +381,7 @@ class Campaign:
         n = self.config.replicas
         budget = self.world.config.rollback_budget
         if self.config.variant == "rollback-beyond-budget":
-            budget = n
+            budget += 1  # one replica more than 2q > n + r tolerates
         if len(self._rolled_back) < budget:
             return list(range(n))
         return sorted(self._rolled_back)
@@ -382,6 +392,7 @@ class Campaign:
 
     def _heal(self) -> None:
         self._partitioned = False
+        self._cut_off = 0
         self.world.heal()
 
 
@@ -400,12 +411,13 @@ def run_simulation(
     faults = set(config.faults)
     if minimise:
         for fault in sorted(config.faults):
-            trial = replace(config, faults=frozenset(faults - {fault}))
-            if not Campaign(trial).run().ok:
+            trial = Campaign(replace(config, faults=frozenset(faults - {fault}))).run()
+            if trial.violations and trial.violations[0].invariant == first.invariant:
                 faults.discard(fault)
     minimal = replace(config, faults=frozenset(faults))
     rerun = Campaign(minimal).run() if faults != set(config.faults) else result
-    steps = rerun.violations[0].event if rerun.violations else first.event
+    assert rerun.violations, "a deterministic rerun must fail again"
+    steps = rerun.violations[0].event
     result.reproducer = minimal.argv(steps=steps) + " --trace"
     return result
 

@@ -117,6 +117,8 @@ class World:
         self._crypto_rng = SeededRng(seed)
         self.now = 0
         self.events = 0
+        #: The index of the event being processed (what a violation found now is stamped).
+        self.current = 0
         self.request_timeout = request_timeout
         self._queue: list[_Queued] = []
         self._seq = 0
@@ -197,6 +199,7 @@ class World:
         while self._queue:
             item = heapq.heappop(self._queue)
             self.now = max(self.now, item.time)
+            self.current = self.events + 1
             if self._process(item):
                 return True
         return False
@@ -241,6 +244,12 @@ class World:
             self._emit("deliver", f"{src}->{dst}", str(label))
             self._after(dst)
             return True
+        if kind == "drop":
+            self._emit("lost", f"{item.a}->{item.b}", f"dropped {item.label}")
+            return True
+        if kind == "reply-lost":
+            self._emit("lost", f"{item.b}->fe", f"answer to call {item.a} (link cut)")
+            return True
         if kind == "request":
             return self._deliver_request(item.a, item.b, item.data)
         if kind == "reply":
@@ -274,6 +283,7 @@ class World:
     def _send_peer(self, src: int, dst: int, data: bytes, label: str = "") -> None:
         net = self.network
         if net.drop and self.random.random() < net.drop:
+            self._push(self.now + self._delay(), "drop", src, dst, label=label)
             return
         copies = 2 if net.duplicate and self.random.random() < net.duplicate else 1
         for _ in range(copies):
@@ -289,6 +299,7 @@ class World:
 
         def reply(answer: bytes, backing: Backing) -> None:
             if (dst, FRONT_END) in self.cut:
+                self._push(self.now + self._delay(), "reply-lost", call, dst)
                 return
             self._push(self.now + self._delay(), "reply", call, dst, answer, backing=backing)
 
