@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from model.variants import FLEET_VARIANT_NAMES
 from model.vault import DEFAULT_MAX_ATTEMPTS, VARIANTS, Method, VaultConfig
 
 EXIT_OK = 0
@@ -40,6 +41,15 @@ class CheckOutcome:
     @property
     def ok(self) -> bool:
         return all(row.result in ("PASS", "REACHABLE") for row in self.rows)
+
+    @property
+    def violated(self) -> list[str]:
+        """The invariants with a failing row, in the order they first failed."""
+        names: dict[str, None] = {}
+        for row in self.rows:
+            if row.result not in ("PASS", "REACHABLE"):
+                names.setdefault(row.invariant.removesuffix(" (fleet)"), None)
+        return list(names)
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
@@ -78,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--variant",
-        choices=sorted(VARIANTS),
-        help="run against an unsafe variant instead of the safe vault (expect exit 1)",
+        choices=sorted([*VARIANTS, *FLEET_VARIANT_NAMES]),
+        help="run against an unsafe variant of the vault or the fleet (expect exit 1)",
     )
     check.add_argument(
         "--max-attempts",
@@ -98,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=4,
         help="conformance walks, seeds SEED..SEED+WALKS-1 (default 4)",
+    )
+    check.add_argument(
+        "--sim-seeds",
+        type=_at_least(0),
+        default=2,
+        help="simulation runs with every fault, seeds SEED.. (default 2)",
+    )
+    check.add_argument(
+        "--sim-steps", type=_positive, default=1000, help="events per simulation (default 1000)"
+    )
+    check.add_argument(
+        "--fleet-walk-steps",
+        type=_at_least(0),
+        default=40,
+        help="steps of the fleet's conformance walk (default 40; 0 skips it)",
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -123,8 +148,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_check(
+    variant: str | None,
+    max_attempts: int,
+    seed: int,
+    steps: int,
+    walks: int,
+    sim_seeds: int = 2,
+    sim_steps: int = 1000,
+    fleet_walk_steps: int = 40,
+) -> CheckOutcome:
+    """run_check: the single-copy vault (I3), then the fleet (I2, I3 under consensus, I6)."""
+    from vaultbench import fleet_check
+
+    vault_variant = variant if variant in VARIANTS else None
+    outcome = run_vault_check(vault_variant, max_attempts, seed, steps, walks)
+    fleet_check.check_i2(outcome, variant)
+    quorum = 2 if variant == "minority-quorum" else 3
+    fleet_check.check_quorum_config(
+        outcome, 5, quorum, beyond_budget=variant == "rollback-beyond-budget"
+    )
+    fleet_check.check_fleet_proofs(outcome, variant)
+    if sim_seeds:
+        fleet_check.check_simulation(outcome, variant, seed, sim_seeds, sim_steps)
+    if fleet_walk_steps:
+        fleet_check.check_fleet_walk(outcome, variant, seed, fleet_walk_steps, max_attempts)
+    return outcome
+
+
+def run_vault_check(
     variant: str | None, max_attempts: int, seed: int, steps: int, walks: int
 ) -> CheckOutcome:
+    """run_vault_check: I3 on the single-copy vault: Z3 and the conformance walks."""
     from proofs.vault_i3 import check_i3
     from vaultbench.conformance import render_op, run_walk
 
@@ -194,9 +248,9 @@ def run_check(
 
 
 def _print_table(outcome: CheckOutcome, variant: str | None) -> None:
-    title = f"vault: {variant or 'safe'} (unsafe variant)" if variant else "vault: safe"
+    title = f"{variant} (unsafe variant)" if variant else "safe vault and fleet"
     print(f"vaultbench check — {title}")
-    widths = (20, 44, 10)
+    widths = (26, 46, 11)
     header = ("invariant", "obligation", "result")
     print(f"{header[0]:<{widths[0]}} {header[1]:<{widths[1]}} {header[2]:<{widths[2]}}  time")
     print("-" * (sum(widths) + 12))
@@ -218,7 +272,7 @@ def _print_table(outcome: CheckOutcome, variant: str | None) -> None:
     if outcome.ok:
         print("all invariants hold")
     else:
-        print("VIOLATED: I3 attempt-limit")
+        print("VIOLATED: " + ", ".join(outcome.violated))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,7 +283,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
 
     if args.command == "check":
-        outcome = run_check(args.variant, args.max_attempts, args.seed, args.steps, args.walks)
+        outcome = run_check(
+            args.variant,
+            args.max_attempts,
+            args.seed,
+            args.steps,
+            args.walks,
+            args.sim_seeds,
+            args.sim_steps,
+            args.fleet_walk_steps,
+        )
         if args.json:
             document = {
                 "variant": args.variant,
