@@ -113,6 +113,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sim.add_argument("--jobs", type=_at_least(1), default=1, help="worker processes (default 1)")
     sim.add_argument("--trace", action="store_true", help="print one line per event")
+    sim.add_argument(
+        "--trace-from",
+        type=_at_least(1),
+        default=1,
+        metavar="EVENT",
+        help="with --trace, print only events from this index on (default 1)",
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -169,8 +176,9 @@ def _emit_trace(args: argparse.Namespace, result: SimResult, lines: list[str], r
         return
     if runs > 1:
         print(f"# seed {result.config.seed}")
-    for line in lines:
-        print(line)
+    for index, line in enumerate(lines, start=1):
+        if index >= args.trace_from:
+            print(line)
 
 
 class _Progress:
