@@ -309,7 +309,9 @@ class World:
             hint = refused.leader_hint
             nxt = hint if hint is not None and hint != dst else (dst + 1) % len(self.replicas)
             self._emit("redirect", f"hsm[{dst}]", f"call {call} -> hsm[{nxt}]")
-            self._push(self.now + self._delay(), "request", call, nxt, data)
+            # No leader known: back off rather than spin around the fleet.
+            backoff = 0 if hint is not None else 20
+            self._push(self.now + self._delay() + backoff, "request", call, nxt, data)
             return True
         except HsmUnavailable:
             nxt = (dst + 1) % len(self.replicas)
