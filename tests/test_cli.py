@@ -15,6 +15,16 @@ def test_check_passes_on_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for obligation in ("IndInit", "IndNext[guess_wrong]", "IndProp", "BMC"):
         assert obligation in out
+    for fleet_row in (
+        "I2 quorum-safety",
+        "decidable fragment: 8/8 VCs in EPR",
+        "quorums q=3 of n=5",
+        "I3 attempt-limit (fleet)",
+        "I6 durability",
+        "simulation (seed 1",
+        "fleet walk (seed 1",
+    ):
+        assert fleet_row in out
     assert "FAIL" not in out
     assert "all invariants hold" in out
 
@@ -23,15 +33,31 @@ def test_check_passes_on_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
 def test_check_variant_exits_1_with_shortest_trace(
     variant: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["check", "--variant", variant, "--walks", "1", "--steps", "60"]) == EXIT_VIOLATED
+    argv = ["check", "--part", "vault", "--variant", variant, "--walks", "1", "--steps", "60"]
+    assert main(argv) == EXIT_VIOLATED
     out = capsys.readouterr().out
     assert "shortest counterexample (BMC, depth 11)" in out
     assert "I3 attempt-limit" in out
     assert "VIOLATED" in out
 
 
+@pytest.mark.parametrize(
+    ("variant", "fails"),
+    [("answer-before-chosen", "I6 durability"), ("minority-quorum", "I2 quorum-safety")],
+)
+def test_check_fleet_variant_exits_1_naming_the_invariant(
+    variant: str, fails: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["check", "--part", "fleet", "--variant", variant, "--sim-seeds", "1"]
+    assert main([*argv, "--fleet-walk-steps", "10"]) == EXIT_VIOLATED
+    out = capsys.readouterr().out
+    assert "shortest counterexample" in out
+    assert fails in out.splitlines()[-1]
+
+
 def test_check_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--json", "--variant", "no-destroy", "--walks", "1"]) == EXIT_VIOLATED
+    argv = ["check", "--part", "vault", "--json", "--variant", "no-destroy", "--walks", "1"]
+    assert main(argv) == EXIT_VIOLATED
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is False
     assert document["variant"] == "no-destroy"
@@ -70,3 +96,27 @@ def test_demo_recovers_the_original_bytes(method: str, capsys: pytest.CaptureFix
 def test_demo_with_post_quantum_session(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--method", "passkey", "--kem", "mlkem768-x25519"]) == EXIT_OK
     assert "identical to the original" in capsys.readouterr().out
+
+
+def test_fleet_demo_tells_the_outage_story(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--fleet", "--fast-kdf"]) == 0
+    out = capsys.readouterr().out
+    assert "FleetUnavailable" in out
+    assert "held after each of the" in out
+
+
+def test_simulate_exits_one_on_a_variant_and_prints_a_reproducer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["simulate", "--seed", "1", "--steps", "400", "--variant", "answer-before-chosen"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "reproduce with: vaultbench simulate --seed 1" in out
+
+
+def test_simulate_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--seeds", "9..3"]) == 2
+    assert main(["simulate", "--faults", "crash,meteor"]) == 2
+    assert main(["simulate", "--quorum", "2"]) == 2  # not a majority: usage error
+    err = capsys.readouterr().err
+    assert "not a majority" in err
