@@ -391,3 +391,13 @@ def test_a_replica_down_for_long_catches_up_from_a_snapshot_and_logs_stay_bounde
     assert behind.applied == ahead.applied
     assert world.replicas[lagging].records() == world.replicas[world.leader() or 0].records()
     assert monitor.ok, monitor.violations
+
+
+def test_sqlite_stores_change_nothing_but_where_state_lives() -> None:
+    on_disk: list[str] = []
+    in_memory: list[str] = []
+    run_simulation(SimConfig(seed=3, steps=400, faults=ALL, store="sqlite"), on_disk.append)
+    run_simulation(SimConfig(seed=3, steps=400, faults=ALL), in_memory.append)
+    assert on_disk == in_memory
+    with pytest.raises(ConfigError, match="unknown store"):
+        SimConfig(store="floppy")

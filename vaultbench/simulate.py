@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from impl.consensus import FLEET_VARIANTS
 from impl.errors import ConfigError
-from impl.sim.campaign import FAULTS, SimConfig, SimResult, iter_campaign, parse_faults
+from impl.sim.campaign import FAULTS, STORES, SimConfig, SimResult, iter_campaign, parse_faults
 from impl.vault import VARIANTS as VAULT_VARIANTS
 
 EXIT_OK = 0
@@ -112,6 +112,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--clients", type=_at_least(1), default=3, help="concurrent clients (default 3)"
     )
     sim.add_argument("--jobs", type=_at_least(1), default=1, help="worker processes (default 1)")
+    sim.add_argument(
+        "--store",
+        choices=list(STORES),
+        default="memory",
+        help="replicas' durable state: memory (default) or SQLite files in a temporary "
+        "directory (WAL, synchronous=FULL)",
+    )
     sim.add_argument("--trace", action="store_true", help="print one line per event")
     sim.add_argument(
         "--trace-from",
@@ -134,6 +141,7 @@ def _config(args: argparse.Namespace, seed: int) -> SimConfig:
         users=args.users,
         clients=args.clients,
         variant=args.variant,
+        store=args.store,
     )
 
 

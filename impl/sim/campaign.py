@@ -25,10 +25,12 @@ Trace format, one line per event::
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
+from pathlib import Path
 
 from impl.consensus import ConsensusConfig
 from impl.crypto.symmetric import SeededRng
@@ -51,10 +53,15 @@ from impl.redact import Secret
 from impl.session import ResponseKey, open_response, seal_request
 from impl.sim.checks import Monitor, Violation
 from impl.sim.world import Event, NetworkConfig, World
+from impl.sqlite_store import SqliteReplicaStore
+from impl.store import ReplicaStore
 from impl.vault import VARIANTS as VAULT_VARIANTS
 from impl.vault import VaultPolicy
 
 FAULTS = ("crash", "partition", "drop", "dup", "reorder", "skew", "rollback")
+#: Where replicas keep their durable state: in memory, or SQLite files on disk (WAL,
+#: synchronous=FULL) in a fresh temporary directory per run.
+STORES = ("memory", "sqlite")
 CLIENT_TIMEOUT_MS = 1500
 
 
@@ -89,8 +96,11 @@ class SimConfig:
     clients: int = 3
     variant: str | None = None
     fault_every_ms: int = 120
+    store: str = "memory"
 
     def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ConfigError(f"unknown store {self.store!r}; known: {', '.join(STORES)}")
         if self.steps < 1:
             raise ConfigError(f"steps must be at least 1, got {self.steps}")
         if self.users < 1 or self.clients < 1:
@@ -125,6 +135,8 @@ class SimConfig:
             parts.append(f"--users {self.users}")
         if self.clients != 3:
             parts.append(f"--clients {self.clients}")
+        if self.store != "memory":
+            parts.append(f"--store {self.store}")
         if self.variant:
             parts.append(f"--variant {self.variant}")
         return "vaultbench simulate " + " ".join(parts)
@@ -176,6 +188,12 @@ class Campaign:
         # The monitor's reference vault follows the spec: never the variant under test.
         reference = VaultPolicy(max_attempts=config.max_attempts)
         self.monitor = Monitor(config.replicas, consensus.q, reference, lambda: self._events)
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        store_factory: Callable[[int], ReplicaStore] | None = None
+        if config.store == "sqlite":
+            directory = tempfile.TemporaryDirectory(prefix="vaultbench-sim-")
+            self._directory = directory
+            store_factory = lambda i: SqliteReplicaStore(Path(directory.name) / f"hsm{i}.db")  # noqa: E731
         self.world = World(
             config.seed,
             consensus,
@@ -183,6 +201,7 @@ class Campaign:
             network,
             listener=self._on_event if trace is not None else None,
             observer=self._observe,
+            store_factory=store_factory,
         )
         self.monitor._event = lambda: self.world.current
         self.world.on_reply = self._on_reply
@@ -216,6 +235,10 @@ class Campaign:
         self.stats["elections"] = sum(r.consensus.counters.elections for r in world.replicas)
         self.stats["chosen slots"] = monitor.chosen_slots
         self.stats["messages rejected"] = world.rejected_messages
+        if self._directory is not None:
+            for store in world.stores:
+                store.close()
+            self._directory.cleanup()
         return SimResult(self.config, world.events, world.now, list(monitor.violations), self.stats)
 
     def _on_event(self, event: Event) -> None:
