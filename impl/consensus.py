@@ -177,7 +177,7 @@ class Lost:
 class Observation:
     """What a replica reports to an observer (the simulator's invariant checks)."""
 
-    kind: str  # "promise", "vote", "apply", "snapshot", "restore"
+    kind: str  # "boot", "promise", "vote", "apply", "snapshot", "restore"
     replica: int
     slot: int
     ballot: Ballot | None = None
@@ -291,7 +291,7 @@ class Replica:
         self.snapshot = durable.snapshot
         self._app.restore(self.snapshot)
         self.applied = self.snapshot.upto
-        self._observe(Observation("restore", self.index, self.snapshot.upto))
+        self._observe(Observation("boot", self.index, self.snapshot.upto, self.promised))
         self._max_round = max(
             [self.promised.round] + [e.ballot.round for e in self.accepted.values()]
         )

@@ -306,7 +306,7 @@ def _first_violation(variant: str, seeds: int, steps: int, quorum: int = 0) -> s
         ("serve-before-catch-up", 0, 30, 1000, "I3"),
         ("rollback-beyond-budget", 0, 30, 2000, "I6"),
         ("minority-quorum", 2, 10, 2000, "I2"),
-        ("forget-promise-on-restart", 0, 60, 2000, "I2"),
+        ("forget-promise-on-restart", 0, 20, 1000, "I2"),
     ],
 )
 def test_the_campaign_catches_each_unsafe_fleet_variant(

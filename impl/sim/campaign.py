@@ -362,7 +362,13 @@ class Campaign:
             )
             world.crash(victim)
             self.stats["fault crash"] += 1
-            world.at(self._random.randint(40, 600), lambda: self._restart(victim))
+            # Half the crashes are quick reboots, half long outages.
+            back = (
+                self._random.randint(5, 50)
+                if self._random.random() < 0.5
+                else self._random.randint(40, 600)
+            )
+            world.at(back, lambda: self._restart(victim))
             self.monitor.check_durability(world.stores)
         elif kind == "partition" and not self._partitioned:
             self._partitioned = True
@@ -381,7 +387,7 @@ class Campaign:
                 self._cut_off = size
             if self._partitioned:
                 self.stats["fault partition"] += 1
-                world.at(self._random.randint(80, 700), self._heal)
+                world.at(self._random.randint(80, 1200), self._heal)
         elif kind == "skew":
             victim = self._random.randrange(n)
             world.skew(victim, self._random.randint(-400, 400), self._random.uniform(0.5, 2.0))

@@ -9,11 +9,12 @@ any replica believes. It then checks, after every event:
 
 I2 ``quorum-safety``
     at most one value is ever chosen per slot; every replica applies, in each slot, the
-    same value as every other replica; and, as the inductive invariant of the proof
-    requires of every acceptor, no replica votes at a ballot below one it has promised
-    (it never returns to a ballot it has left). A replica whose storage the operator
-    rolled back is exempt from the last check for what it forgot: that is what the
-    rollback budget is for.
+    same value as every other replica; and, as two conjuncts of the proof's inductive
+    invariant require of every acceptor, a replica comes back from a crash still
+    promising the highest ballot it promised before ("a promise is kept"), and no replica
+    votes at a ballot below one it has promised (it never returns to a ballot it has
+    left). A replica whose storage the operator rolled back is exempt from these two
+    checks for what it forgot: that is what the rollback budget is for.
 I3 ``attempt-limit``
     per (user, registration), at most ``max_attempts`` wrong-guess answers reach
     clients; no ``Released`` answer rests on a slot after a chosen ``Destroy`` of that
@@ -113,7 +114,17 @@ class Monitor:
 
     def observe(self, observation: Observation) -> None:
         """observe: a vote or an apply reported by a replica."""
-        if observation.kind == "promise":
+        if observation.kind == "boot":
+            assert observation.ballot is not None
+            known = self._promised.get(observation.replica)
+            if known is not None and observation.ballot < known:
+                self._violate(
+                    "I2",
+                    f"replica {observation.replica} came back from a crash promising ballot "
+                    f"{observation.ballot}, but it had promised {known}: a promise was not "
+                    f"kept",
+                )
+        elif observation.kind == "promise":
             assert observation.ballot is not None
             known = self._promised.get(observation.replica)
             if known is None or observation.ballot > known:
