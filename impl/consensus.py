@@ -45,7 +45,7 @@ from enum import Enum
 from typing import Final, Protocol
 
 from impl.crypto.symmetric import Rng
-from impl.errors import ConfigError
+from impl.errors import ConfigError, ProtocolError
 from impl.peer_messages import (
     ZERO_BALLOT,
     Accept,
@@ -395,9 +395,21 @@ class Replica:
     # --------------------------------------------------------------------- messages
 
     def on_message(self, sender: int, message: PeerMessage) -> None:
-        """on_message: handle one authenticated message from replica ``sender``."""
+        """on_message: handle one authenticated message from replica ``sender``.
+
+        Raises ``ProtocolError`` (counted in ``counters.extra["refused"]``; nothing changes)
+        for a message no correct replica sends: a sender outside the fleet, a ballot of a
+        replica outside the fleet, a leader message under another replica's ballot, an
+        answer to a ballot that is not this replica's, a snapshot or entry that does not
+        fit where it claims to go.
+        """
         if not self.up:
             return
+        try:
+            self._validate(sender, message)
+        except ProtocolError:
+            self.counters.extra["refused"] = self.counters.extra.get("refused", 0) + 1
+            raise
         match message:
             case Prepare():
                 self._on_prepare(sender, message)
@@ -415,6 +427,41 @@ class Replica:
                 self._on_catch_up(sender, message)
             case CatchUpReply():
                 self._on_catch_up_reply(message)
+
+    def _validate(self, sender: int, message: PeerMessage) -> None:
+        n = self.config.replicas
+        if not 0 <= sender < n or sender == self.index:
+            raise ProtocolError(f"message from replica {sender}, not a peer in 0..{n - 1}")
+        ballots = [
+            getattr(message, name) for name in ("ballot", "promised") if hasattr(message, name)
+        ]
+        for ballot in ballots:
+            if not 0 <= ballot.replica < n or ballot.round < 0:
+                raise ProtocolError(f"ballot {ballot} names no replica of the fleet")
+        match message:
+            case Prepare(ballot=b) | Accept(ballot=b) | Commit(ballot=b) if b.replica != sender:
+                raise ProtocolError(
+                    f"{type(message).__name__} at ballot {b} sent by replica {sender}: only "
+                    f"replica {b.replica} leads that ballot"
+                )
+            case Promise(ballot=b) | Accepted(ballot=b) | Reject(ballot=b) if (
+                b.replica != self.index
+            ):
+                raise ProtocolError(
+                    f"{type(message).__name__} for ballot {b}, which is not this replica's"
+                )
+            case Promise(accepted=votes) if any(
+                v.ballot > message.ballot or v.slot < message.from_slot for v in votes
+            ):
+                raise ProtocolError("a promise carries a vote above its ballot or below its from_slot")
+            case CatchUpReply(snapshot=snap, entries=entries):
+                slots = [e.slot for e in entries]
+                if slots != sorted(set(slots)):
+                    raise ProtocolError("catch-up entries out of order or repeated")
+                if snap is not None and slots and slots[0] < snap.upto:
+                    raise ProtocolError("catch-up entries below the snapshot they come with")
+            case _:
+                pass
 
     def _on_prepare(self, sender: int, m: Prepare) -> None:
         self._see(m.ballot)

@@ -74,3 +74,7 @@ class StoreError(VaultbenchError):
 
 class ConfigError(VaultbenchError):
     """A fleet or simulation configuration that is invalid (for instance q > n)."""
+
+
+class ProtocolError(VaultbenchError):
+    """An authentic replica message that breaks the protocol's rules (refused, unchanged)."""
