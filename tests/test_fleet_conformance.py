@@ -119,7 +119,9 @@ TestFleetConformance.settings = settings(  # type: ignore[attr-defined]
 
 @pytest.mark.parametrize(
     ("variant", "quorum"),
-    [("answer-before-chosen", 0), ("rollback-beyond-budget", 0), ("minority-quorum", 2)],
+    # rollback-beyond-budget needs a bare quorum of holders and the wrong disk replayed:
+    # the simulation campaign finds it (tests/test_fleet_sim.py), this machine rarely.
+    [("answer-before-chosen", 0), ("minority-quorum", 2)],
 )
 def test_the_conformance_machine_catches_fleet_variants(variant: str, quorum: int) -> None:
     with pytest.raises(ConformanceFailure):
