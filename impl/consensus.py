@@ -453,7 +453,9 @@ class Replica:
             case Promise(accepted=votes) if any(
                 v.ballot > message.ballot or v.slot < message.from_slot for v in votes
             ):
-                raise ProtocolError("a promise carries a vote above its ballot or below its from_slot")
+                raise ProtocolError(
+                    "a promise carries a vote above its ballot or below its from_slot"
+                )
             case CatchUpReply(snapshot=snap, entries=entries):
                 slots = [e.slot for e in entries]
                 if slots != sorted(set(slots)):
@@ -463,17 +465,25 @@ class Replica:
             case _:
                 pass
 
+    def _follow(self, sender: int, ballot: Ballot, promise: bool) -> bool:
+        """A message of the leader (or candidate) of ``ballot``: refuse it below our promise
+        (``Reject``, False); otherwise promise the ballot first if ``promise`` and it is
+        new, step down if it outranks ours, and follow that replica (True)."""
+        self._see(ballot)
+        if ballot < self.promised:
+            self._reject(sender, ballot)
+            return False
+        if promise and ballot > self.promised:
+            self._promise(ballot)
+        if self.role is not Role.FOLLOWER and ballot > self.ballot:
+            self._step_down()
+        self.leader_hint = ballot.replica
+        self._arm_election_timer()
+        return True
+
     def _on_prepare(self, sender: int, m: Prepare) -> None:
-        self._see(m.ballot)
-        if m.ballot < self.promised:
-            self._reject(sender, m.ballot)
+        if not self._follow(sender, m.ballot, promise=True):
             return
-        if m.ballot > self.promised:
-            self._promise(m.ballot)
-            if self.role is not Role.FOLLOWER and m.ballot > self.ballot:
-                self._step_down()
-            self.leader_hint = m.ballot.replica
-            self._arm_election_timer()
         votes = tuple(e for slot, e in sorted(self.accepted.items()) if slot >= m.from_slot)
         self._transport.send(sender, Promise(m.ballot, m.from_slot, votes, self.applied))
 
@@ -491,16 +501,8 @@ class Replica:
             self._become_leader()
 
     def _on_accept(self, sender: int, m: Accept) -> None:
-        self._see(m.ballot)
-        if m.ballot < self.promised:
-            self._reject(sender, m.ballot)
+        if not self._follow(sender, m.ballot, promise=True):
             return
-        if m.ballot > self.promised:
-            self._promise(m.ballot)
-        if self.role is not Role.FOLLOWER and m.ballot > self.ballot:
-            self._step_down()
-        self.leader_hint = m.ballot.replica
-        self._arm_election_timer()
         if m.slot >= self.snapshot.upto and m.slot not in self.chosen:
             self._vote(AcceptedEntry(m.slot, m.ballot, m.proposal))
         self._transport.send(sender, Accepted(m.ballot, m.slot))
@@ -523,14 +525,8 @@ class Replica:
             self._step_down()
 
     def _on_commit(self, sender: int, m: Commit) -> None:
-        self._see(m.ballot)
-        if m.ballot < self.promised:
-            self._reject(sender, m.ballot)
+        if not self._follow(sender, m.ballot, promise=False):
             return
-        if self.role is not Role.FOLLOWER and m.ballot > self.ballot:
-            self._step_down()
-        self.leader_hint = m.ballot.replica
-        self._arm_election_timer()
         self._learn(sender, m.ballot, m.committed)
 
     def _on_catch_up(self, sender: int, m: CatchUp) -> None:

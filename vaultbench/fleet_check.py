@@ -107,11 +107,11 @@ def check_fleet_proofs(outcome: CheckOutcome, variant: str | None) -> None:
 
     fleet_variant = variant if variant in FLEET_VARIANT_NAMES else None
     report = check_fleet(fleet_variant)
-    _obligations(outcome, "I3+I6 fleet", report.obligations)
+    _obligations(outcome, "I3+I6 (fleet)", report.obligations)
     names = {"I3": f"{I3_PROPERTY} (fleet)", "I6": I6_PROPERTY}
     for key, result in report.bmc.items():
         _bmc(outcome, names[key], result)
-    _sanity(outcome, "I3+I6 fleet", report.sanity)
+    _sanity(outcome, "I3+I6 (fleet)", report.sanity)
 
 
 def check_quorum_config(
