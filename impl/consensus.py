@@ -321,6 +321,11 @@ class Replica:
         return self.applied >= self._recovered_upto
 
     @property
+    def next_slot(self) -> int:
+        """The slot the next ``propose`` will use."""
+        return self._next_slot
+
+    @property
     def committed(self) -> int:
         return self.applied
 

@@ -52,6 +52,7 @@ from impl.vault import (
     Charged,
     Command,
     CommandResult,
+    ConsumeAttempt,
     RecordDestroyed,
     Registered,
     SecretReleased,
@@ -110,12 +111,14 @@ class Backing:
     """Ghost data for the simulator's checks: which log slot an answer rests on.
 
     ``slot`` holds the last command the request's procedure yielded, proposed with
-    ``request_id``. The front end of a real deployment ignores it; the simulator's monitor
-    checks it against the votes it has seen (an answer must rest on a chosen slot).
+    ``request_id``; ``charge_slot`` its ``ConsumeAttempt`` (-1 if none). The front end of a
+    real deployment ignores it; the simulator's monitor checks it against the votes it has
+    seen (an answer must rest on a chosen slot, a wrong guess on its own charge).
     """
 
     request_id: bytes
     slot: int
+    charge_slot: int = -1
 
 
 @dataclass
@@ -128,11 +131,11 @@ class _Run:
     generation: int
     procedure: Procedure | None = None
     slot: int = -1
+    charge_slot: int = -1
 
     def answer(self, response: Response, rng: Rng) -> None:
-        self.reply(
-            seal_response(self.response_key, response, rng), Backing(self.request_id, self.slot)
-        )
+        sealed = seal_response(self.response_key, response, rng)
+        self.reply(sealed, Backing(self.request_id, self.slot, self.charge_slot))
 
 
 class _VaultApp(Application):
@@ -340,21 +343,26 @@ class HsmReplica:
         if not self.consensus.ready:
             return
         request_id = run.request_id
+        # Record the slot before proposing: with a quorum of one, ``propose`` resolves at
+        # once and the procedure may already be proposing its next command on return.
+        run.slot = self.consensus.next_slot
+        if isinstance(value, ConsumeAttempt):
+            run.charge_slot = run.slot
         if variant == "answer-before-chosen":
             # UNSAFE: the leader's own vote is taken for the quorum's.
-            run.slot = self.consensus.propose(request_id, value, _ignore)
+            self.consensus.propose(request_id, value, _ignore)
             resume(self._speculate(value, request_id))
         elif variant == "serve-before-catch-up":
             # UNSAFE: the result is computed when the slot is chosen, on a vault that may
             # not have applied the slots before it.
-            run.slot = self.consensus.propose(
+            self.consensus.propose(
                 request_id,
                 value,
                 _ignore,
                 on_chosen=lambda _p: resume(self._speculate(value, request_id)),
             )
         else:
-            run.slot = self.consensus.propose(request_id, value, resume)
+            self.consensus.propose(request_id, value, resume)
 
     def _speculate(self, value: Command | Noop, request_id: bytes) -> object:
         """The result ``value`` would have on a copy of the vault as it is now."""

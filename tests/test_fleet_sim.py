@@ -405,3 +405,19 @@ def test_sqlite_stores_change_nothing_but_where_state_lives() -> None:
     assert on_disk == in_memory
     with pytest.raises(ConfigError, match="unknown store"):
         SimConfig(store="floppy")
+
+
+def test_regression_seed_180_a_refused_destroy_after_the_tenth_charge_is_no_violation() -> None:
+    """Two guesses race at the limit: one destroys the record first, the other's Destroy is
+    refused, and its WrongGuess(0) is still right (it rests on its own, tenth, charge)."""
+    assert run_simulation(SimConfig(seed=180, steps=2000, faults=ALL), minimise=False).ok
+
+
+def test_a_fleet_of_one_answers_at_once_and_keeps_the_rules() -> None:
+    world, monitor = _fleet(seed=2, replicas=1)
+    client = _client(world)
+    blob = client.backup(client.enroll_password("pw"), b"x")
+    for remaining in range(9, -1, -1):
+        assert client.recover_password(blob, "no") == WrongGuess(remaining)
+    assert isinstance(client.recover_password(blob, "pw"), Destroyed)
+    assert monitor.ok, monitor.violations

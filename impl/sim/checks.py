@@ -250,10 +250,13 @@ class Monitor:
             self._acked[backing.slot] = backing.request_id
         record = (user, registration)
         if isinstance(response, WrongGuess):
-            if backing.slot < self._reference_next:
-                self._check_remaining(backing.slot, user, registration, response.remaining)
+            # A wrong guess rests on its own charge (a Destroy after it may have been
+            # refused because a concurrent guess destroyed the record first).
+            charge = backing.charge_slot if backing.charge_slot >= 0 else backing.slot
+            if charge < self._reference_next:
+                self._check_remaining(charge, user, registration, response.remaining)
             else:
-                self._waiting.setdefault(backing.slot, []).append(
+                self._waiting.setdefault(charge, []).append(
                     (user, registration, response.remaining)
                 )
             count = self._wrong.get(record, 0) + 1
