@@ -21,7 +21,7 @@ I3 ``attempt-limit``
     registration (a destroyed record never comes back); and every wrong-guess answer
     agrees with the chosen log: the monitor applies the chosen slots, in order, to a
     reference vault of its own, and the remaining attempts a client is told must be what
-    the charge in the answer's slot left.
+    the guess's own charge (``Backing.charge_slot``) left.
 I6 ``durability``
     every answer a client receives rests on a slot that is chosen with the request's own
     command (nothing is acknowledged before a quorum holds it), and after every fault each
