@@ -59,7 +59,7 @@ class ConformanceFailure(AssertionError):
 
 
 @dataclass
-class _UserState:
+class UserState:
     enrollment: Enrollment
     secret_id: int
     password: str = ""
@@ -68,6 +68,31 @@ class _UserState:
     impostor_credential: bytes = b""
     blob: bytes = b""
     wrong_answered: int = 0
+
+
+def enroll(client: Client, method: Method, secret_id: int, rng: SeededRng) -> UserState:
+    """enroll: register ``client``'s user with ``method``; what the harness keeps of it.
+
+    A password is ``correct horse <secret_id>``; a passkey comes with an impostor's
+    authenticator and credential for wrong guesses. May raise ``HsmUnavailable``.
+    """
+    if method is Method.KEY64:
+        return UserState(client.enroll_key64(), secret_id)
+    if method is Method.RECOVERY_CODE:
+        return UserState(client.enroll_recovery_code(), secret_id)
+    if method is Method.PASSWORD:
+        password = f"correct horse {secret_id}"
+        return UserState(client.enroll_password(password), secret_id, password)
+    device = SoftwareAuthenticator(rng=rng)
+    impostor = SoftwareAuthenticator(rng=rng)
+    credential = impostor.create_credential(client.config.rp_id, client.user.encode())
+    return UserState(
+        client.enroll_passkey(device),
+        secret_id,
+        authenticator=device,
+        impostor=impostor,
+        impostor_credential=credential.credential_id,
+    )
 
 
 @dataclass
@@ -94,7 +119,7 @@ class Harness:
         self._rng = SeededRng(self.seed)
         policy = VaultPolicy(self.max_attempts, self.variant)
         self.hsm = Hsm(HsmConfig(policy=policy), rng=SeededRng(self.seed + 1))
-        self._users: dict[str, _UserState] = {}
+        self._users: dict[str, UserState] = {}
         self._next_secret = 0
         self._client_config = ClientConfig(argon2=Argon2Params.FAST)
 
@@ -111,28 +136,9 @@ class Harness:
 
     def register(self, user: str, method: str) -> None:
         """Enrol ``user`` with ``method`` and back up one blob."""
-        chosen = Method(method)
         client = self.client(user)
-        state: _UserState
         self._next_secret += 1
-        if chosen is Method.KEY64:
-            state = _UserState(client.enroll_key64(), self._next_secret)
-        elif chosen is Method.RECOVERY_CODE:
-            state = _UserState(client.enroll_recovery_code(), self._next_secret)
-        elif chosen is Method.PASSWORD:
-            password = f"correct horse {self._next_secret}"
-            state = _UserState(client.enroll_password(password), self._next_secret, password)
-        else:
-            device = SoftwareAuthenticator(rng=self._rng)
-            impostor = SoftwareAuthenticator(rng=self._rng)
-            credential = impostor.create_credential(client.config.rp_id, user.encode())
-            state = _UserState(
-                client.enroll_passkey(device),
-                self._next_secret,
-                authenticator=device,
-                impostor=impostor,
-                impostor_credential=credential.credential_id,
-            )
+        state = enroll(client, Method(method), self._next_secret, self._rng)
         state.blob = client.backup(
             state.enrollment, f"backup of {user} #{state.secret_id}".encode()
         )
@@ -209,7 +215,7 @@ class Harness:
             return mv.NoAnswer()
         return self._abstract(state, outcome)
 
-    def _abstract(self, state: _UserState, outcome: Outcome) -> mv.Result:
+    def _abstract(self, state: UserState, outcome: Outcome) -> mv.Result:
         """The impl's outcome as a model result (the abstraction function on answers)."""
         match outcome:
             case Recovered(root_key=root):
@@ -230,7 +236,7 @@ class Harness:
         raise ConformanceFailure("conformance", f"unknown outcome {outcome!r}")
 
     @staticmethod
-    def _typed(state: _UserState) -> str:
+    def _typed(state: UserState) -> str:
         shown = state.enrollment.shown_to_user
         assert shown is not None
         return shown.reveal().decode()
@@ -275,7 +281,7 @@ class Harness:
                 )
 
 
-def _other_key64(state: _UserState) -> str:
+def _other_key64(state: UserState) -> str:
     root = state.enrollment.root_key.reveal()
     flipped = bytes([root[0] ^ 1]) + root[1:]
     return encode_key64(Secret(flipped))

@@ -32,7 +32,6 @@ from impl.client import (
     Client,
     ClientConfig,
     Destroyed,
-    Enrollment,
     NoRecord,
     Outcome,
     Recovered,
@@ -48,13 +47,12 @@ from impl.messages import Released as ReleasedAnswer
 from impl.messages import Response
 from impl.messages import WrongGuess as WrongGuessAnswer
 from impl.method import Method
-from impl.passkey import SoftwareAuthenticator
 from impl.redact import Secret
 from impl.sim.checks import Monitor
 from impl.sim.world import NetworkConfig, World
 from impl.vault import VARIANTS as VAULT_VARIANTS
 from impl.vault import VaultPolicy
-from vaultbench.conformance import ConformanceFailure
+from vaultbench.conformance import ConformanceFailure, UserState, enroll
 
 USERS = ("alice", "bob")
 FLEET_METHODS = ("password", "passkey")
@@ -62,17 +60,6 @@ FLEET_METHODS = ("password", "passkey")
 MAX_POSSIBLE = 64
 
 Abstract = tuple[tuple[str, str, int, int, bool], ...]
-
-
-@dataclass
-class _User:
-    enrollment: Enrollment
-    secret_id: int
-    password: str = ""
-    authenticator: SoftwareAuthenticator | None = None
-    impostor: SoftwareAuthenticator | None = None
-    impostor_credential: bytes = b""
-    blob: bytes = b""
 
 
 @dataclass
@@ -108,7 +95,7 @@ class FleetHarness:
         self.monitor._event = lambda: self.world.current
         self.possible: list[mv.VaultState] = [mv.INITIAL]
         self._rng = SeededRng(self.seed + 1)
-        self._users: dict[str, _User] = {}
+        self._users: dict[str, UserState] = {}
         self._next_secret = 0
         self._client_config = ClientConfig(argon2=Argon2Params.FAST)
         self._rolled_back: set[int] = set()
@@ -127,24 +114,10 @@ class FleetHarness:
     def register(self, user: str, method: str) -> None:
         """Enrol ``user`` on a healthy fleet (a registration is never left in doubt)."""
         self.heal_all()
-        chosen = Method(method)
         client = self.client(user)
         self._next_secret += 1
         try:
-            if chosen is Method.PASSWORD:
-                password = f"correct horse {self._next_secret}"
-                state = _User(client.enroll_password(password), self._next_secret, password)
-            else:
-                device = SoftwareAuthenticator(rng=self._rng)
-                impostor = SoftwareAuthenticator(rng=self._rng)
-                credential = impostor.create_credential(client.config.rp_id, user.encode())
-                state = _User(
-                    client.enroll_passkey(device),
-                    self._next_secret,
-                    authenticator=device,
-                    impostor=impostor,
-                    impostor_credential=credential.credential_id,
-                )
+            state = enroll(client, Method(method), self._next_secret, self._rng)
         except HsmUnavailable as error:
             raise ConformanceFailure(
                 "liveness", f"register({user!r}) on a healed fleet got no answer: {error}"
@@ -308,7 +281,7 @@ class FleetHarness:
             widened.append(_answer_lost(s, completed, user))
         self.possible = _dedupe(widened)
 
-    def _impl_recover(self, user: str, state: _User, correct: bool) -> Outcome:
+    def _impl_recover(self, user: str, state: UserState, correct: bool) -> Outcome:
         client = self.client(user)
         if state.enrollment.method is Method.PASSWORD:
             guess = state.password if correct else state.password + " (typo)"
@@ -321,7 +294,7 @@ class FleetHarness:
             state.blob, state.impostor, credential_id=state.impostor_credential
         )
 
-    def _abstract_outcome(self, state: _User, outcome: Outcome) -> mv.Result:
+    def _abstract_outcome(self, state: UserState, outcome: Outcome) -> mv.Result:
         match outcome:
             case Recovered(root_key=root):
                 if root != state.enrollment.root_key:
