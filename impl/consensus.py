@@ -329,10 +329,6 @@ class Replica:
     def committed(self) -> int:
         return self.applied
 
-    def log_value(self, slot: int) -> Proposal | None:
-        """The value this replica knows chosen at ``slot`` (``None`` if unknown/compacted)."""
-        return self.chosen.get(slot)
-
     # --------------------------------------------------------------------- proposing
 
     def propose(

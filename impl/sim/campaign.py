@@ -39,7 +39,6 @@ from impl.hsm import HsmConfig
 from impl.messages import (
     BeginRecovery,
     Destroyed,
-    NoRecord,
     PasswordRecoveryInfo,
     RecoverPassword,
     Registered,
@@ -336,9 +335,6 @@ class Campaign:
             return
         if isinstance(response, WrongGuess | Released | Destroyed) and client.op.endswith("-guess"):
             self.monitor.answered(user, client.registration, response, backing)
-        if isinstance(response, NoRecord | Destroyed) and not client.op.endswith("-guess"):
-            self._finish(client, type(response).__name__)
-            return
         self._finish(client, type(response).__name__)
 
     # -------------------------------------------------------------------- faults

@@ -277,9 +277,6 @@ class Monitor:
                     f"destruction was chosen in slot {destroyed}",
                 )
 
-    def wrong_answers(self, user: str, registration: int) -> int:
-        return self._wrong.get((user, registration), 0)
-
     # ------------------------------------------------------------------ durability (I6)
 
     def check_durability(self, stores: Sequence[ReplicaStore]) -> None:
