@@ -78,3 +78,35 @@ class ConfigError(VaultbenchError):
 
 class ProtocolError(VaultbenchError):
     """An authentic replica message that breaks the protocol's rules (refused, unchanged)."""
+
+
+class StatementError(VaultbenchError):
+    """A witness statement that is malformed or does not verify."""
+
+
+class UnsupportedCiphersuite(StatementError):
+    """A statement under a ciphersuite this implementation does not support."""
+
+
+class AuditLogError(VaultbenchError):
+    """An audit-log operation refused (epoch not last + 1, digest reused, bad entry)."""
+
+
+class ProofError(VaultbenchError):
+    """A Merkle inclusion or consistency proof, or a checkpoint, that does not verify."""
+
+
+class FleetKeyFileError(WireError):
+    """A fleet-key file that is not canonical JSON of the expected shape."""
+
+
+class BundleError(VaultbenchError):
+    """A validation bundle the client refuses; subclasses name the failed check."""
+
+
+class AttestationError(VaultbenchError):
+    """A vendor attestation chain that does not verify, or firmware not allowed."""
+
+
+class EvidenceError(VaultbenchError):
+    """Deployment evidence that is missing, malformed or inconsistent."""
