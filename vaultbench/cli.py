@@ -164,9 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import simulate
+    from vaultbench import evidence, simulate
 
     simulate.add_parser(commands)
+    evidence.add_parsers(commands)
     return parser
 
 
@@ -341,6 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vaultbench import simulate
 
         return simulate.run(args)
+
+    if args.command in ("deploy", "audit"):
+        from vaultbench import evidence
+
+        return evidence.run_deploy(args) if args.command == "deploy" else evidence.run_audit(args)
 
     if args.command == "demo":
         if args.fleet:

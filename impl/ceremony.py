@@ -1,0 +1,281 @@
+"""impl.ceremony: deploying a fleet epoch and publishing its evidence.
+
+A deployment ceremony, simulated end to end from one seed:
+
+1. the HSMs generate their keys inside (the fleet's HPKE session key, one Ed25519 identity
+   per replica; ``impl.replica.provision_fleet``);
+2. the vendor's devices attest every key with the firmware measurement
+   (``impl.attestation.attest_fleet``);
+3. the fleet-key file is written (``impl.fleetkeys``), and a ceremony record says who, when
+   and with which configuration;
+4. the witness signs the file's digest for the next epoch under its policy and logs the
+   statement (``impl.witness``); the operator counter-signs the witness's signature bytes;
+5. everything an auditor needs is written to an evidence directory::
+
+       trust.json                  what auditors and clients pin: witness, operator and
+                                   log keys, the vendor root, the allowed firmware
+       log/entries.jsonl           the witness's audit log (impl.auditlog)
+       log/checkpoint              its signed checkpoint (C2SP signed note)
+       epoch-<e>/fleet-keys.json   the fleet-key file (canonical JSON)
+       epoch-<e>/proof.json        namespace, epoch, timestamp, digest, witness signature,
+                                   key id, operator counter-signature (as Meta's mbt reads)
+       epoch-<e>/attestations.json the vendor attestation chains, by key label
+       epoch-<e>/ceremony.json     the ceremony record
+       epoch-<e>/inclusion.json    the statement's log index, the inclusion proof and the
+                                   checkpoint it was proved against
+
+The parties' private keys (witness, operator, vendor) are derived from the seed so that a
+later ``deploy`` of epoch e+1 into the same directory continues the same log; nothing
+secret is written. A real deployment would keep each key in its party's own HSM.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from impl.attestation import attest_fleet, fleet_key_entries
+from impl.auditlog import AuditLog, SignedStatement
+from impl.bundle import ValidationBundle
+from impl.crypto.ed25519 import SigningKey
+from impl.crypto.hpke import KemChoice
+from impl.crypto.symmetric import SeededRng, hkdf_sha256
+from impl.crypto.x509 import VendorCA
+from impl.errors import EvidenceError
+from impl.fleetkeys import FleetKeyFile, ReplicaKey, digest, encode_fleet_key_file
+from impl.hsm import HsmConfig
+from impl.replica import FleetKeys, provision_fleet
+from impl.statement import DEFAULT_NAMESPACE
+from impl.witness import Witness
+
+LOG_ORIGIN: Final = "witness.example/vaultbench-fleet-keys"
+#: What the operator's signature over a ceremony record is prefixed with.
+CEREMONY_CONTEXT: Final = b"vaultbench ceremony record v1\n"
+DEFAULT_FIRMWARE: Final = hkdf_sha256(b"vaultbench vault firmware", b"firmware v1")
+#: The simulated deployment's clock starts here; epoch e is deployed e * 30 days later.
+GENESIS: Final = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+EPOCH_SPACING: Final = dt.timedelta(days=30)
+CERT_LIFETIME: Final = dt.timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The non-HSM parties' keys for a simulated deployment, derived from one seed."""
+
+    witness: SigningKey
+    operator: SigningKey
+    vendor: VendorCA
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Parties:
+        """Parties.from_seed: the same seed gives the same witness, operator and vendor."""
+        return cls(
+            witness=SigningKey.generate(SeededRng(_sub(seed, "witness"))),
+            operator=SigningKey.generate(SeededRng(_sub(seed, "operator"))),
+            vendor=VendorCA.generate(
+                SeededRng(_sub(seed, "vendor")),
+                "Simulated HSM Vendor Root",
+                GENESIS,
+                GENESIS + CERT_LIFETIME,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class CeremonyRecord:
+    """CeremonyRecord: who deployed which fleet when, with which configuration."""
+
+    fleet_id: str
+    epoch: int
+    replicas: int
+    quorum: int
+    firmware: bytes
+    performed_at: dt.datetime
+    officers: tuple[str, ...]
+
+    def fields(self) -> dict[str, object]:
+        return {
+            "epoch": self.epoch,
+            "firmware": self.firmware.hex(),
+            "fleet_id": self.fleet_id,
+            "officers": list(self.officers),
+            "performed_at": self.performed_at.isoformat(),
+            "quorum": self.quorum,
+            "replicas": self.replicas,
+        }
+
+    def signed_json(self, operator: SigningKey) -> bytes:
+        """The record with the operator's signature over its canonical JSON."""
+        record = self.fields()
+        signature = operator.sign(CEREMONY_CONTEXT + canonical_json(record))
+        return canonical_json({"operator_signature": signature.hex(), "record": record})
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Deployment: one epoch's fleet, its bundle, its log entry, and the HSMs' keys."""
+
+    file: FleetKeyFile
+    bundle: ValidationBundle
+    statement: SignedStatement
+    log_index: int
+    record: CeremonyRecord
+    hsm_keys: tuple[FleetKeys, ...]
+
+    def __repr__(self) -> str:
+        return f"Deployment(epoch={self.file.epoch}, fleet={self.file.fleet_id!r})"
+
+
+def deployed_at(epoch: int) -> dt.datetime:
+    """deployed_at: the simulated time of epoch ``epoch``'s ceremony."""
+    return GENESIS + epoch * EPOCH_SPACING
+
+
+def run_ceremony(
+    parties: Parties,
+    log: AuditLog,
+    *,
+    epoch: int,
+    replicas: int = 5,
+    quorum: int = 0,
+    seed: int = 1,
+    firmware: bytes = DEFAULT_FIRMWARE,
+    policy: str = "log-only",
+) -> Deployment:
+    """run_ceremony: deploy fleet epoch ``epoch`` and have the witness sign and log it.
+
+    The witness refuses (``AuditLogError``) unless ``epoch`` is the log's next epoch;
+    nothing is then logged.
+    """
+    at = deployed_at(epoch)
+    rng = SeededRng(_sub(seed, f"epoch {epoch}"))
+    quorum = quorum or replicas // 2 + 1
+    _, keys = provision_fleet(replicas, HsmConfig(kem=KemChoice.X25519), rng)
+    fleet_id = f"fleet-{epoch}-{rng.random_bytes(4).hex()}"
+    file = FleetKeyFile(
+        fleet_id=fleet_id,
+        epoch=epoch,
+        firmware=firmware,
+        quorum=quorum,
+        session_key=keys[0].fleet_keypair.public_key(),
+        replicas=tuple(
+            ReplicaKey(i, f"dc{i + 1}", keys[i].signing_key.public_key()) for i in range(replicas)
+        ),
+    )
+    chains = attest_fleet(
+        rng, parties.vendor, fleet_key_entries(file), firmware, at, at + CERT_LIFETIME
+    )
+    file_bytes = encode_fleet_key_file(file)
+    witness = Witness(parties.witness, log, policy)
+    timestamp_ms = int(at.timestamp() * 1000)
+    statement = witness.sign(epoch, digest(file_bytes), timestamp_ms)
+    bundle = ValidationBundle(
+        file_bytes=file_bytes,
+        statement=statement.message,
+        witness_signature=statement.signature,
+        key_id=statement.key_id,
+        counter_signature=parties.operator.sign(statement.signature),
+        chains=chains,
+    )
+    record = CeremonyRecord(
+        fleet_id, epoch, replicas, quorum, firmware, at, ("officer-a", "officer-b")
+    )
+    return Deployment(file, bundle, statement, log.size - 1, record, tuple(keys))
+
+
+def open_log(parties: Parties, directory: Path) -> AuditLog:
+    """open_log: the witness's log in ``directory/log`` (a new one if there is none)."""
+    log_dir = directory / "log"
+    if (log_dir / "checkpoint").exists():
+        return AuditLog.load(
+            log_dir,
+            LOG_ORIGIN,
+            parties.witness.public_key(),
+            signer=parties.witness,
+            statement_key=parties.witness.public_key(),
+        )
+    return AuditLog(LOG_ORIGIN, parties.witness, statement_key=parties.witness.public_key())
+
+
+def write_evidence(
+    parties: Parties, log: AuditLog, deployment: Deployment, directory: Path
+) -> Path:
+    """write_evidence: publish ``deployment`` (and the updated log) under ``directory``."""
+    epoch = deployment.file.epoch
+    target = directory / f"epoch-{epoch}"
+    if target.exists():
+        raise EvidenceError(f"{target} exists: epoch {epoch} was already published")
+    target.mkdir(parents=True)
+    bundle = deployment.bundle
+    statement = bundle.statement
+    proof = {
+        "digest": statement.digest.hex(),
+        "epoch": statement.epoch,
+        "key_id": bundle.key_id,
+        "namespace": statement.namespace,
+        "operator_signature": bundle.counter_signature.hex(),
+        "signature": bundle.witness_signature.hex(),
+        "timestamp": statement.timestamp_ms,
+    }
+    inclusion = log.inclusion(deployment.log_index)
+    included = {
+        "checkpoint": log.checkpoint().text,
+        "hashes": [h.hex() for h in inclusion.path],
+        "index": inclusion.index,
+        "size": inclusion.size,
+    }
+    chains = {label: _b64(chain) for label, chain in sorted(bundle.chains.items())}
+    _write(target / "fleet-keys.json", bundle.file_bytes)
+    _write(target / "proof.json", canonical_json(proof))
+    _write(target / "attestations.json", canonical_json(chains))
+    _write(target / "ceremony.json", deployment.record.signed_json(parties.operator))
+    _write(target / "inclusion.json", canonical_json(included))
+    trust = {
+        "allowed_firmware": [DEFAULT_FIRMWARE.hex()],
+        "log_key": _b64(parties.witness.public_key().raw()),
+        "log_origin": LOG_ORIGIN,
+        "namespace": DEFAULT_NAMESPACE,
+        "operator_key": _b64(parties.operator.public_key().raw()),
+        "vendor_root": _b64(parties.vendor.root_der()),
+        "witness_key": _b64(parties.witness.public_key().raw()),
+    }
+    _write(directory / "trust.json", canonical_json(trust))
+    log.save(directory / "log")
+    return target
+
+
+def deploy(directory: Path, *, epoch: int, replicas: int = 5, seed: int = 1) -> Deployment:
+    """deploy: run the ceremony for ``epoch`` and publish it under ``directory``."""
+    parties = Parties.from_seed(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    log = open_log(parties, directory)
+    deployment = run_ceremony(parties, log, epoch=epoch, replicas=replicas, seed=seed)
+    write_evidence(parties, log, deployment, directory)
+    return deployment
+
+
+def _sub(seed: int, purpose: str) -> int:
+    derived = hkdf_sha256(seed.to_bytes(16, "big", signed=True), purpose.encode())
+    return int.from_bytes(derived[:8], "big")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def canonical_json(value: object) -> bytes:
+    """canonical_json: sorted keys, no spaces, ASCII, one trailing newline."""
+    return (
+        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+    ).encode("ascii")
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
