@@ -39,6 +39,7 @@ import contextlib
 import io
 import re
 import shlex
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -83,6 +84,16 @@ def run_cli(argv: Sequence[str], main: CliMain | None = None) -> tuple[int, str,
     return code, _ANSI.sub("", out.getvalue()), _ANSI.sub("", err.getvalue())
 
 
+_WORKDIR: list[str] = []
+
+
+def _workdir() -> str:
+    """The build's scratch directory, created on first use."""
+    if not _WORKDIR:
+        _WORKDIR.append(tempfile.mkdtemp(prefix="vaultbench-docs-"))
+    return _WORKDIR[0]
+
+
 def _exit_code(value: object) -> int:
     """The exit status ``sys.exit(value)`` gives a shell."""
     if value is None:
@@ -106,9 +117,13 @@ class VaultbenchOutput(SphinxDirective):
     }
 
     def run(self) -> list[nodes.Node]:
-        argv = shlex.split(self.arguments[0])
+        # ``{workdir}`` stands for a scratch directory made once per build (for commands
+        # that write files, such as ``deploy``); pages show it as ``.``.
+        workdir = _workdir()
+        shown_argv = shlex.split(self.arguments[0].replace("{workdir}", "."))
+        argv = shlex.split(self.arguments[0].replace("{workdir}", workdir))
         expected: int = self.options.get("expect-exit", 0)
-        command = shlex.join(["vaultbench", *argv])
+        command = shlex.join(["vaultbench", *shown_argv])
         self._note_usage()
 
         try:
@@ -127,6 +142,7 @@ class VaultbenchOutput(SphinxDirective):
                 raise self._failure(message)
             return [self.state.document.reporter.error(message, line=self.lineno)]
 
+        out, err = out.replace(workdir, "."), err.replace(workdir, ".")
         shown = out
         if "stderr" in self.options and err:
             shown = shown + ("" if not shown or shown.endswith("\n") else "\n") + err
