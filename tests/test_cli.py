@@ -23,6 +23,9 @@ def test_check_passes_on_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
         "I6 durability",
         "simulation (seed 1",
         "fleet walk (seed 1",
+        "I4 bundle-authenticity",
+        "I7 fleet-transparency",
+        "I5 guess-budget",
     ):
         assert fleet_row in out
     assert "FAIL" not in out
@@ -53,6 +56,18 @@ def test_check_fleet_variant_exits_1_naming_the_invariant(
     out = capsys.readouterr().out
     assert "shortest counterexample" in out
     assert fails in out.splitlines()[-1]
+
+
+def test_no_client_attestation_fails_i4_with_the_operator_alone_and_keeps_i7(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check", "--part", "keys", "--variant", "no-client-attestation"]) == 1
+    rows = capsys.readouterr().out.splitlines()
+    i4 = [r for r in rows if r.startswith("I4 bundle-authenticity") and "FAIL" in r]
+    assert len(i4) == 1
+    assert "corrupted: operator" in i4[0]
+    assert not [r for r in rows if r.startswith("I7") and "FAIL" in r]
+    assert rows[-1] == "VIOLATED: I4 bundle-authenticity"
 
 
 def test_check_json(capsys: pytest.CaptureFixture[str]) -> None:

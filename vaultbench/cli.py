@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from model.bundles import BUNDLE_VARIANT_NAMES
 from model.variants import FLEET_VARIANT_NAMES
 from model.vault import DEFAULT_MAX_ATTEMPTS, VARIANTS, Method, VaultConfig
 
+I5_VARIANT = "migrate-on-server-request"
 EXIT_OK = 0
 EXIT_VIOLATED = 1
 EXIT_USAGE = 2
@@ -43,14 +45,14 @@ class CheckOutcome:
 
     @property
     def ok(self) -> bool:
-        return all(row.result in ("PASS", "REACHABLE") for row in self.rows)
+        return all(row.result in ("PASS", "REACHABLE", "N/A") for row in self.rows)
 
     @property
     def violated(self) -> list[str]:
         """The invariants with a failing row, in the order they first failed."""
         names: dict[str, None] = {}
         for row in self.rows:
-            if row.result not in ("PASS", "REACHABLE"):
+            if row.result not in ("PASS", "REACHABLE", "N/A"):
                 names.setdefault(row.invariant.removesuffix(" (fleet)"), None)
         # Rows that check two invariants at once ("I3+I6 (fleet)") name them only when no
         # row names a single invariant.
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--variant",
-        choices=sorted([*VARIANTS, *FLEET_VARIANT_NAMES]),
+        choices=sorted([*VARIANTS, *FLEET_VARIANT_NAMES, *BUNDLE_VARIANT_NAMES, I5_VARIANT]),
         help="run against an unsafe variant of the vault or the fleet (expect exit 1)",
     )
     check.add_argument(
@@ -138,9 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--part",
-        choices=["all", "vault", "fleet"],
+        choices=["all", "vault", "fleet", "keys"],
         default="all",
-        help="check only the single-copy vault, only the fleet, or both (default all)",
+        help="check only the single-copy vault, only the fleet, only the fleet keys "
+        "(bundles, I4/I5/I7), or everything (default all)",
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -183,14 +186,18 @@ def run_check(
     part: str = "all",
 ) -> CheckOutcome:
     """run_check: the single-copy vault (I3), then the fleet (I2, I3 under consensus, I6)."""
-    from vaultbench import fleet_check
+    from vaultbench import bundle_check, fleet_check
 
     vault_variant = variant if variant in VARIANTS else None
-    if part == "fleet":
-        outcome = CheckOutcome()
-    else:
+    # The simulator and the fleet walk run the vault's and the fleet's variants only.
+    running_variant = variant if variant in (*VARIANTS, *FLEET_VARIANT_NAMES) else None
+    outcome = CheckOutcome()
+    if part in ("all", "vault"):
         outcome = run_vault_check(vault_variant, max_attempts, seed, steps, walks)
-    if part == "vault":
+    if part in ("all", "keys"):
+        bundle_check.check_bundle_proofs(outcome, variant)
+        bundle_check.check_guess_budget(outcome, variant)
+    if part not in ("all", "fleet"):
         return outcome
     fleet_check.check_i2(outcome, variant)
     quorum = 2 if variant == "minority-quorum" else 3
@@ -199,9 +206,9 @@ def run_check(
     )
     fleet_check.check_fleet_proofs(outcome, variant)
     if sim_seeds:
-        fleet_check.check_simulation(outcome, variant, seed, sim_seeds, sim_steps)
+        fleet_check.check_simulation(outcome, running_variant, seed, sim_seeds, sim_steps)
     if fleet_walk_steps:
-        fleet_check.check_fleet_walk(outcome, variant, seed, fleet_walk_steps, max_attempts)
+        fleet_check.check_fleet_walk(outcome, running_variant, seed, fleet_walk_steps, max_attempts)
     return outcome
 
 
