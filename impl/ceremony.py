@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from impl.attestation import attest_fleet, fleet_key_entries
+from impl.attestation import VendorAttestationVerifier, attest_fleet, fleet_key_entries
 from impl.auditlog import AuditLog, SignedStatement
 from impl.bundle import ValidationBundle
 from impl.crypto.ed25519 import SigningKey
@@ -47,7 +47,14 @@ from impl.crypto.hpke import KemChoice
 from impl.crypto.symmetric import SeededRng, hkdf_sha256
 from impl.crypto.x509 import VendorCA
 from impl.errors import EvidenceError
-from impl.fleetkeys import FleetKeyFile, ReplicaKey, digest, encode_fleet_key_file
+from impl.fleetkeys import (
+    FleetKeyFile,
+    ReplicaKey,
+    decode_fleet_key_file,
+    digest,
+    encode_fleet_key_file,
+    is_majority,
+)
 from impl.hsm import HsmConfig
 from impl.replica import FleetKeys, provision_fleet
 from impl.statement import DEFAULT_NAMESPACE
@@ -84,6 +91,42 @@ class Parties:
                 GENESIS + CERT_LIFETIME,
             ),
         )
+
+
+@dataclass(frozen=True)
+class DeploymentEvidence:
+    """What a ``vetting`` witness is shown before it signs: the file and its chains."""
+
+    file_bytes: bytes
+    chains: dict[str, bytes]
+
+    def __repr__(self) -> str:
+        return f"DeploymentEvidence({len(self.file_bytes)} bytes, {len(self.chains)} chains)"
+
+
+class AttestationEvidenceVerifier:
+    """AttestationEvidenceVerifier: a ``vetting`` witness's check of the evidence.
+
+    The file must be the one whose digest is to be signed, decode, have a majority
+    configuration, and have every key attested by the pinned vendor root under allowed
+    firmware at ``at`` (``impl.attestation``). Raises ``EvidenceError`` (or the
+    attestation's typed error) otherwise.
+    """
+
+    def __init__(
+        self, vendor_root_der: bytes, allowed_firmware: frozenset[bytes], at: dt.datetime
+    ) -> None:
+        self._attestation = VendorAttestationVerifier(vendor_root_der, allowed_firmware, at)
+
+    def verify(self, digest_to_sign: bytes, evidence: object) -> None:
+        if not isinstance(evidence, DeploymentEvidence):
+            raise EvidenceError(f"expected DeploymentEvidence, got {type(evidence).__name__}")
+        if digest(evidence.file_bytes) != digest_to_sign:
+            raise EvidenceError("the evidence's fleet-key file is not the one to be signed")
+        file = decode_fleet_key_file(evidence.file_bytes)
+        if not is_majority(file):
+            raise EvidenceError(f"quorum {file.quorum} of {file.replica_count} is no majority")
+        self._attestation.verify(file, evidence.chains)
 
 
 @dataclass(frozen=True)
@@ -171,9 +214,13 @@ def run_ceremony(
         rng, parties.vendor, fleet_key_entries(file), firmware, at, at + CERT_LIFETIME
     )
     file_bytes = encode_fleet_key_file(file)
-    witness = Witness(parties.witness, log, policy)
+    verifier = AttestationEvidenceVerifier(
+        parties.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), at
+    )
+    witness = Witness(parties.witness, log, policy, evidence_verifier=verifier)
     timestamp_ms = int(at.timestamp() * 1000)
-    statement = witness.sign(epoch, digest(file_bytes), timestamp_ms)
+    evidence = DeploymentEvidence(file_bytes, chains)
+    statement = witness.sign(epoch, digest(file_bytes), timestamp_ms, evidence)
     bundle = ValidationBundle(
         file_bytes=file_bytes,
         statement=statement.message,
@@ -249,12 +296,32 @@ def write_evidence(
     return target
 
 
-def deploy(directory: Path, *, epoch: int, replicas: int = 5, seed: int = 1) -> Deployment:
-    """deploy: run the ceremony for ``epoch`` and publish it under ``directory``."""
+def deploy(
+    directory: Path,
+    *,
+    epoch: int,
+    replicas: int = 5,
+    seed: int = 1,
+    policy: str = "log-only",
+    firmware: bytes = DEFAULT_FIRMWARE,
+) -> Deployment:
+    """deploy: run the ceremony for ``epoch`` and publish it under ``directory``.
+
+    Under the ``vetting`` policy the witness checks the vendor attestations (and the
+    firmware against the allowed list) before it signs, and refuses otherwise.
+    """
     parties = Parties.from_seed(seed)
     directory.mkdir(parents=True, exist_ok=True)
     log = open_log(parties, directory)
-    deployment = run_ceremony(parties, log, epoch=epoch, replicas=replicas, seed=seed)
+    deployment = run_ceremony(
+        parties,
+        log,
+        epoch=epoch,
+        replicas=replicas,
+        seed=seed,
+        policy=policy,
+        firmware=firmware,
+    )
     write_evidence(parties, log, deployment, directory)
     return deployment
 

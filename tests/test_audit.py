@@ -12,6 +12,7 @@ import pytest
 from impl.audit import AuditReport, audit
 from impl.ceremony import deploy
 from impl.errors import AuditLogError
+from impl.witness import VettingRefusedError
 from vaultbench.cli import main
 
 #: Files an operator publishes per epoch, and the witness's log.
@@ -143,3 +144,16 @@ def test_cli_deploy_and_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["audit", str(out)]) == 1
     assert "FAILED: proof (epoch 2, epoch-2/proof.json)" in capsys.readouterr().out
     assert main(["audit", str(tmp_path / "missing")]) == 2
+
+
+def test_a_vetting_witness_signs_attested_fleets_and_refuses_bad_firmware(tmp_path: Path) -> None:
+    deploy(tmp_path, epoch=1, policy="vetting")
+    assert audit(tmp_path).ok
+    with pytest.raises(VettingRefusedError, match="rejected"):
+        deploy(tmp_path, epoch=2, policy="vetting", firmware=bytes(32))
+    assert not (tmp_path / "epoch-2").exists()  # nothing signed, nothing published
+    # A log-only witness signs the same unvetted fleet: only clients' checks stop it.
+    deploy(tmp_path, epoch=2, policy="log-only", firmware=bytes(32))
+    report = audit(tmp_path)
+    (attestation,) = [s for s in report.steps if s.name == "attestation" and s.epoch == 2]
+    assert not attestation.ok

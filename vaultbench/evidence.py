@@ -43,6 +43,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--epoch", type=_at_least(1), help="the epoch to deploy (default: the log's next)"
     )
     deploy_cmd.add_argument(
+        "--witness-policy",
+        choices=["log-only", "vetting"],
+        default="log-only",
+        help="log-only (default): the witness checks only the epoch and a new digest; "
+        "vetting: it also verifies the vendor attestations before it signs",
+    )
+    deploy_cmd.add_argument(
         "--seed",
         type=_at_least(0),
         default=1,
@@ -67,7 +74,13 @@ def run_deploy(args: argparse.Namespace) -> int:
         epoch = args.epoch
         if epoch is None:
             epoch = open_log(Parties.from_seed(args.seed), out).next_epoch(DEFAULT_NAMESPACE)
-        deployment = deploy(out, epoch=epoch, replicas=args.replicas, seed=args.seed)
+        deployment = deploy(
+            out,
+            epoch=epoch,
+            replicas=args.replicas,
+            seed=args.seed,
+            policy=args.witness_policy,
+        )
     except (VaultbenchError, OSError) as error:
         print(f"vaultbench deploy: error: {error}", file=sys.stderr)
         return EXIT_FAILED
