@@ -70,6 +70,8 @@ from model.bundles import (
     initial,
     majority,
 )
+from proofs import bitvec
+from proofs.bitvec import Effect
 from proofs.report import BmcResult, Obligation, Outline, Reachability, State, Trace
 
 I4_PROPERTY: Final = f"I4 {I4_NAME}"
@@ -88,7 +90,7 @@ CHOICE_WIDTH: Final = 8
 
 def num(v: int) -> IntTerm:
     """num: the bit-vector constant ``v``."""
-    return z3.BitVecVal(v, WIDTH)
+    return bitvec.num(v, WIDTH)
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,36 +175,21 @@ def from_columns(values: State, config: BundleConfig) -> BundleState:
 
 def fresh(prefix: str, config: BundleConfig) -> SymState:
     """fresh: Z3 constants ``<prefix>.<column>`` for every column."""
-    return {
-        name: z3.BitVec(f"{prefix}.{name}", WIDTH) if kind == "int" else z3.Bool(f"{prefix}.{name}")
-        for name, kind in columns(config)
-    }
+    return bitvec.fresh_state(prefix, columns(config), WIDTH)
 
 
 def constant(values: State) -> SymState:
     """constant: the Z3 values of a concrete state."""
-    return {name: z3.BoolVal(v) if isinstance(v, bool) else num(v) for name, v in values.items()}
+    return bitvec.constant_state(values, WIDTH)
 
 
 def value(sym: SymState, model: z3.ModelRef) -> State:
     """value: the concrete state a Z3 model assigns to ``sym``."""
-    out: State = {}
-    for name, term in sym.items():
-        got = model.eval(term, model_completion=True)
-        out[name] = bool(z3.is_true(got)) if z3.is_bool(term) else int(got.as_signed_long())
-    return out
+    return bitvec.model_state(sym, model)
 
 
 # ---------------------------------------------------------------------------------------
 # The step relation: one guard and one update per action, mirroring model.bundles.step
-
-
-@dataclass(frozen=True)
-class Effect:
-    """Effect: an action's guard and the columns it changes (the others stay put)."""
-
-    guard: BoolTerm
-    updates: dict[str, Term]
 
 
 def _w(e: int, f: int) -> str:

@@ -59,6 +59,8 @@ from model.fleet import (
 )
 from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from model.vault import I3_NAME
+from proofs import bitvec
+from proofs.bitvec import Effect
 from proofs.report import BmcResult, Obligation, Outline, Reachability, State, Trace
 
 #: The names every report uses for the two properties.
@@ -89,7 +91,7 @@ CHOICE_WIDTH: Final = 8
 
 def num(v: int) -> IntTerm:
     """num: the bit-vector constant ``v``."""
-    return z3.BitVecVal(v, WIDTH)
+    return bitvec.num(v, WIDTH)
 
 
 # ---------------------------------------------------------------------------------------
@@ -186,36 +188,21 @@ def from_columns(values: State, config: FleetConfig) -> FleetState:
 
 def fresh(prefix: str, config: FleetConfig) -> SymState:
     """fresh: Z3 constants ``<prefix>.<column>`` for every column."""
-    return {
-        name: z3.BitVec(f"{prefix}.{name}", WIDTH) if kind == "int" else z3.Bool(f"{prefix}.{name}")
-        for name, kind in columns(config)
-    }
+    return bitvec.fresh_state(prefix, columns(config), WIDTH)
 
 
 def constant(values: State) -> SymState:
     """constant: the Z3 values of a concrete state."""
-    return {name: z3.BoolVal(v) if isinstance(v, bool) else num(v) for name, v in values.items()}
+    return bitvec.constant_state(values, WIDTH)
 
 
 def value(sym: SymState, model: z3.ModelRef) -> State:
     """value: the concrete state a Z3 model assigns to ``sym``."""
-    out: State = {}
-    for name, term in sym.items():
-        got = model.eval(term, model_completion=True)
-        out[name] = bool(z3.is_true(got)) if z3.is_bool(term) else int(got.as_signed_long())
-    return out
+    return bitvec.model_state(sym, model)
 
 
 # ---------------------------------------------------------------------------------------
 # The concrete fleet: one guard and one update per action, mirroring model.fleet.step
-
-
-@dataclass(frozen=True)
-class Effect:
-    """Effect: an action's guard and the columns it changes (the others stay put)."""
-
-    guard: BoolTerm
-    updates: dict[str, Term]
 
 
 def _count(terms: list[BoolTerm]) -> IntTerm:
