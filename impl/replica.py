@@ -42,6 +42,7 @@ from impl.crypto.symmetric import Rng
 from impl.errors import HsmUnavailable, VaultError
 from impl.hsm import HsmConfig, RecordView
 from impl.messages import Response
+from impl.ota import sign_answer
 from impl.peer import PeerChannel
 from impl.peer_messages import Noop, PeerMessage, Proposal, Snapshot
 from impl.redact import Secret
@@ -237,6 +238,11 @@ class HsmReplica:
             RecordView(r.user, r.method, r.registration, r.attempts, r.destroyed)
             for r in self._vault.records()
         ]
+
+    def sign_answer(self, bundle: bytes, sealed_answer: bytes) -> bytes:
+        """sign_answer: this replica's signature binding an answer to the bundle it serves
+        (``ota`` mode, ``impl.ota``); made with the identity key that never leaves."""
+        return sign_answer(self._keys.signing_key, bundle, sealed_answer)
 
     # ------------------------------------------------------------------------ faults
 

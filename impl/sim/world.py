@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from impl.consensus import ConsensusConfig, Observation
 from impl.crypto.symmetric import SeededRng
 from impl.errors import ConfigError, FleetUnavailable, HsmUnavailable, VaultbenchError
 from impl.hsm import HsmConfig
+from impl.ota import ResponseFrame
 from impl.peer_messages import DurableState
-from impl.replica import Backing, HsmReplica, NotLeader, provision_fleet
+from impl.replica import Backing, FleetKeys, HsmReplica, NotLeader, provision_fleet
 from impl.store import MemoryReplicaStore, ReplicaStore
 
 FRONT_END = -1  # the operator's front end, as a network node
@@ -108,6 +109,8 @@ class World:
         observer: Callable[[Observation], None] | None = None,
         request_timeout: int = 3000,
         store_factory: Callable[[int], ReplicaStore] | None = None,
+        keys: Sequence[FleetKeys] | None = None,
+        bundle: bytes | None = None,
     ) -> None:
         self.seed = seed
         self.config = consensus or ConsensusConfig()
@@ -126,7 +129,15 @@ class World:
         self._observer = observer
         self.cut: set[tuple[int, int]] = set()
         n = self.config.replicas
-        self.fleet_public_key, keys = provision_fleet(n, self.hsm_config, self._crypto_rng)
+        if keys is None:
+            self.fleet_public_key, keys = provision_fleet(n, self.hsm_config, self._crypto_rng)
+        elif len(keys) != n:
+            raise ConfigError(f"{len(keys)} replicas' keys for a fleet of {n}")
+        else:
+            self.fleet_public_key = keys[0].fleet_keypair.public_key()
+        #: The validation bundle the fleet serves (``ota`` mode), if any: then every answer
+        #: leaves in a response frame signed by the answering replica (``impl.ota``).
+        self.bundle = bundle
         make_store = store_factory or (lambda _i: MemoryReplicaStore())
         self.stores = [make_store(i) for i in range(n)]
         self.images: list[list[DurableState]] = [[] for _ in range(n)]
@@ -301,6 +312,9 @@ class World:
             if (dst, FRONT_END) in self.cut:
                 self._push(self.now + self._delay(), "reply-lost", call, dst)
                 return
+            if self.bundle is not None:
+                signature = replica.sign_answer(self.bundle, answer)
+                answer = ResponseFrame(self.bundle, dst, signature, answer).encode()
             self._push(self.now + self._delay(), "reply", call, dst, answer, backing=backing)
 
         try:
@@ -328,6 +342,12 @@ class World:
         call = self._next_call
         self._push(self.now + self._delay(), "request", call, self.leader_hint, data)
         return call
+
+    def hello(self) -> bytes:
+        """hello: the validation bundle the fleet serves (``ota`` mode)."""
+        if self.bundle is None:
+            raise ConfigError("this fleet serves no validation bundle")
+        return self.bundle
 
     def take_reply(self, call: int) -> tuple[bytes, Backing] | None:
         """take_reply: the sealed answer to ``call`` and its backing, if it has arrived."""
