@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final, Literal, TypeAlias
+from typing import Final, Literal
 
 import z3
 
@@ -71,17 +71,13 @@ from model.bundles import (
     majority,
 )
 from proofs import bitvec
-from proofs.bitvec import Effect
+from proofs.bitvec import BoolTerm, Effect, IntTerm, SymState, Term
 from proofs.report import BmcResult, Obligation, Outline, Reachability, State, Trace
 
 I4_PROPERTY: Final = f"I4 {I4_NAME}"
 I7_PROPERTY: Final = f"I7 {I7_NAME}"
 PROPERTIES: Final = {"I4": I4_PROPERTY, "I7": I7_PROPERTY}
 
-IntTerm: TypeAlias = Any
-BoolTerm: TypeAlias = Any
-Term: TypeAlias = Any
-SymState = dict[str, Term]
 
 #: Integer columns (epochs, file ids) are 4-bit vectors; every value is 0 .. 6.
 WIDTH: Final = 4

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final, Literal, TypeAlias
+from typing import Final, Literal
 
 import z3
 
@@ -60,7 +60,7 @@ from model.fleet import (
 from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from model.vault import I3_NAME
 from proofs import bitvec
-from proofs.bitvec import Effect
+from proofs.bitvec import BoolTerm, Effect, IntTerm, SymState, Term
 from proofs.report import BmcResult, Obligation, Outline, Reachability, State, Trace
 
 #: The names every report uses for the two properties.
@@ -71,13 +71,6 @@ PROPERTIES: Final = {"I3": I3_PROPERTY, "I6": I6_PROPERTY}
 #: The inductive invariant's name in obligations and counterexamples.
 INVARIANT_NAME: Final = "Inv"
 
-#: Z3 terms are ``Any`` to mypy (z3 ships no types); they never leave this module.
-IntTerm: TypeAlias = Any
-BoolTerm: TypeAlias = Any
-Term: TypeAlias = Any
-
-#: A symbolic state: column name -> Z3 term, in the columns' order.
-SymState = dict[str, Term]
 
 #: Integer columns are signed bit-vectors of this width: every value of the bounded model
 #: (ballots, slots, guess ids, counters up to the BMC depth, ``owner = -1``) fits, and a
