@@ -99,7 +99,12 @@ def test_conformance_machine_detects_variant(variant: str) -> None:
         run_state_machine_as_test(
             machine,
             # Detection is the point here, not the shortest program: skip shrinking.
-            settings=settings(max_examples=300, stateful_step_count=60, phases=(Phase.generate,)),
+            settings=settings(
+                max_examples=300,
+                stateful_step_count=60,
+                phases=(Phase.generate,),
+                derandomize=True,
+            ),
         )
     assert caught.value.invariant == "I3 attempt-limit"
 
