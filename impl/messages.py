@@ -69,7 +69,28 @@ class RecoverPasskey:
     signature: bytes
 
 
-Request = RegisterPassword | RegisterPasskey | BeginRecovery | RecoverPassword | RecoverPasskey
+@dataclass(frozen=True)
+class RetireRecord:
+    """Rotation: the user's record moved to a newer fleet; retire (delete) it here.
+
+    Sent right after a ``Released``, with ``proof`` = HKDF(the released secret,
+    "vaultbench retire v1"): only the one who just received the secret can retire the
+    record, and only while no attempt was charged since (the vault's ``proved`` flag).
+    """
+
+    user: str
+    registration: int
+    proof: Secret
+
+
+Request = (
+    RegisterPassword
+    | RegisterPasskey
+    | BeginRecovery
+    | RecoverPassword
+    | RecoverPasskey
+    | RetireRecord
+)
 
 # -------------------------------------------------------------------------- responses
 
@@ -122,6 +143,11 @@ class Refused:
     reason: str
 
 
+@dataclass(frozen=True)
+class Retired:
+    """The record moved to a newer fleet and was deleted here: nothing to guess against."""
+
+
 Response = (
     Registered
     | PasswordRecoveryInfo
@@ -131,6 +157,7 @@ Response = (
     | Destroyed
     | NoRecord
     | Refused
+    | Retired
 )
 
 __all__ = [
@@ -149,5 +176,7 @@ __all__ = [
     "Released",
     "Request",
     "Response",
+    "RetireRecord",
+    "Retired",
     "WrongGuess",
 ]

@@ -28,13 +28,14 @@ Format (version 1), all integers big-endian::
         0x02 ConsumeAttempt  user || registration:u32
         0x03 Release         user || registration:u32 || sign_count:u32
         0x04 Destroy         user || registration:u32
+        0x05 Retire          user || registration:u32
     factor      = ftag:u8 || fields, by ftag:
         0x01 PasswordFactor  salt(16..64) || verifier(1..64, a Secret)
         0x02 PasskeyFactor   credential_id(1..1023) || cose_public_key(1..1024)
                              || prf_salt(16..64) || sign_count:u32
     snapshot    = upto:u64 || count:u32 || record*   (users strictly increasing)
     record      = user || method || registration:u32 || factor || secret(0..256)
-                  || attempts:u32 || destroyed:bool
+                  || attempts:u32 || destroyed:bool || proved:bool || retired:bool
     state       = promised:ballot || boots:u64 || snapshot
                   || count:u32 || accepted* (slots strictly increasing)
                   || count:u32 || chosen*   (slots strictly increasing)
@@ -84,6 +85,7 @@ from impl.vault import (
     PasswordFactor,
     Register,
     Release,
+    Retire,
     VaultRecord,
 )
 from impl.wire import COSE_PUBLIC_KEY, CREDENTIAL_ID, PRF_SALT, SALT, USER, VAULT_SECRET
@@ -117,6 +119,7 @@ VTAG_REGISTER: Final = 0x01
 VTAG_CONSUME_ATTEMPT: Final = 0x02
 VTAG_RELEASE: Final = 0x03
 VTAG_DESTROY: Final = 0x04
+VTAG_RETIRE: Final = 0x05
 
 FTAG_PASSWORD: Final = 0x01
 FTAG_PASSKEY: Final = 0x02
@@ -255,6 +258,10 @@ def _value(out: bytearray, value: object) -> None:
         out.append(VTAG_DESTROY)
         _text(out, value.user, USER_LEN, "Destroy.user")
         _u32(out, value.registration, "Destroy.registration")
+    elif isinstance(value, Retire):
+        out.append(VTAG_RETIRE)
+        _text(out, value.user, USER_LEN, "Retire.user")
+        _u32(out, value.registration, "Retire.registration")
     else:
         raise WireError(f"command: expected a vault command or Noop, found {type(value).__name__}")
 
@@ -280,6 +287,8 @@ def _record(out: bytearray, record: object) -> None:
     _secret(out, record.secret, RECORD_SECRET_LEN, "VaultRecord.secret")
     _u32(out, record.attempts, "VaultRecord.attempts")
     _bool(out, record.destroyed, "VaultRecord.destroyed")
+    _bool(out, record.proved, "VaultRecord.proved")
+    _bool(out, record.retired, "VaultRecord.retired")
 
 
 def _snapshot(out: bytearray, snapshot: object, where: str) -> None:
@@ -579,9 +588,12 @@ def _read_value(r: _Reader) -> LogValue:
     if tag == VTAG_DESTROY:
         user = r.text(USER_LEN, "Destroy.user")
         return Destroy(user, r.u32("Destroy.registration"))
+    if tag == VTAG_RETIRE:
+        user = r.text(USER_LEN, "Retire.user")
+        return Retire(user, r.u32("Retire.registration"))
     if tag == VTAG_NOOP:
         return Noop()
-    raise WireError(f"command: unknown command tag 0x{tag:02x}, expected 0x00..0x04")
+    raise WireError(f"command: unknown command tag 0x{tag:02x}, expected 0x00..0x05")
 
 
 def _read_proposal(r: _Reader, what: str) -> Proposal:
@@ -597,7 +609,13 @@ def _read_record(r: _Reader) -> VaultRecord:
     secret = Secret(r.blob(RECORD_SECRET_LEN, "VaultRecord.secret"))
     attempts = r.u32("VaultRecord.attempts")
     destroyed = r.boolean("VaultRecord.destroyed")
-    return VaultRecord(user, method, registration, factor, secret, attempts, destroyed)
+    proved = r.boolean("VaultRecord.proved")
+    retired = r.boolean("VaultRecord.retired")
+    if retired and not destroyed:
+        raise WireError("VaultRecord.retired: a retired record must be destroyed")
+    return VaultRecord(
+        user, method, registration, factor, secret, attempts, destroyed, proved, retired
+    )
 
 
 def _read_snapshot(r: _Reader) -> Snapshot:

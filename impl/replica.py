@@ -55,6 +55,7 @@ from impl.vault import (
     CommandResult,
     ConsumeAttempt,
     RecordDestroyed,
+    RecordRetired,
     Registered,
     SecretReleased,
     Vault,
@@ -379,7 +380,7 @@ class HsmReplica:
 def _as_result(result: object) -> CommandResult | Rejected | None:
     """What the application returned for a command (checked, so a bug cannot slip by)."""
     if result is None or isinstance(
-        result, Rejected | Registered | Charged | SecretReleased | RecordDestroyed
+        result, Rejected | Registered | Charged | SecretReleased | RecordDestroyed | RecordRetired
     ):
         return result
     raise TypeError(f"unexpected application result {type(result).__name__}")

@@ -22,6 +22,14 @@ A guess goes through these steps (**charge before check**):
 
 The vault's unsafe variant ``check-before-charge`` compares and answers first and charges
 after; its fault point sits between the answer and the charge.
+
+Rotation adds one request, ``RetireRecord``: the client moved the record to a newer fleet
+right after the secret was released to it, and asks this fleet to delete it. The proof is
+HKDF(the released secret, "vaultbench retire v1") compared in constant time (the secret
+is 256 random bits, so this is no password oracle), and the vault itself refuses a
+``Retire`` unless nothing was charged since the release (``VaultRecord.proved``). A
+retired record answers ``Retired`` to everything, and retiring it again is answered
+``Retired`` too, so a client whose answer was lost can simply ask again.
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ from impl.messages import (
     Released,
     Request,
     Response,
+    Retired,
+    RetireRecord,
     WrongGuess,
 )
 from impl.method import Method
@@ -61,6 +71,7 @@ from impl.vault import (
     PasswordFactor,
     Register,
     Release,
+    Retire,
     SecretReleased,
     Vault,
     VaultPolicy,
@@ -69,6 +80,7 @@ from impl.vault import (
 from impl.vault import Registered as VaultRegistered
 
 VERIFIER_INFO = b"vaultbench vault verifier v1"
+RETIRE_INFO = b"vaultbench retire v1"
 CHALLENGE_LEN = 32
 SECRET_LEN = 32
 MIN_SALT_LEN = 16
@@ -122,6 +134,8 @@ class VaultService:
                 return self._begin(user, vault)
             case RecoverPassword() | RecoverPasskey():
                 return self._guess(request, vault)
+            case RetireRecord():
+                return self._retire(request, vault)
         return _answer(Refused("unknown request"))  # pragma: no cover
 
     # ------------------------------------------------------------------- registration
@@ -163,6 +177,8 @@ class VaultService:
         record = vault.record(user)
         if record is None:
             return NoRecord()
+        if record.retired:
+            return Retired()
         if record.destroyed:
             return Destroyed()
         factor = record.factor
@@ -180,6 +196,8 @@ class VaultService:
         record = vault.record(request.user)
         if record is None:
             return NoRecord()
+        if record.retired:
+            return Retired()
         if record.destroyed:
             return Destroyed()
         if record.registration != request.registration:
@@ -224,6 +242,26 @@ class VaultService:
             yield Destroy(record.user, record.registration)
         return WrongGuess(max(0, policy.max_attempts - charged.attempts))
 
+    def _retire(self, request: RetireRecord, vault: Vault) -> Procedure:
+        """Rotation: delete a record that moved to a newer fleet (see the module docstring)."""
+        record = vault.record(request.user)
+        if record is None:
+            return NoRecord()
+        if record.registration != request.registration:
+            return Refused(f"stale registration #{request.registration}")
+        if record.retired:
+            return Retired()
+        if record.destroyed:
+            return Destroyed()
+        if not ct_equal(request.proof.reveal(), retire_proof(record.secret).reveal()):
+            return Refused("the retirement proof is not derived from this record's secret")
+        if not record.proved:
+            return Refused("an attempt was charged since the last release: prove it again")
+        result = yield Retire(record.user, record.registration)
+        if isinstance(result, Rejected):
+            return Refused("retirement refused: an attempt was charged since the release")
+        return Retired()
+
     def _refused_charge(self, request: RecoverPassword | RecoverPasskey, vault: Vault) -> Procedure:
         """The vault refused the charge: the record moved on while this guess waited."""
         record = vault.record(request.user)
@@ -231,6 +269,8 @@ class VaultService:
             return NoRecord()
         if record.registration != request.registration:
             return Refused(f"stale registration #{request.registration}")
+        if record.retired:
+            return Retired()
         if not record.destroyed:
             yield Destroy(record.user, record.registration)
         return Destroyed()
@@ -269,6 +309,11 @@ class VaultService:
         return True, count
 
 
+def retire_proof(secret: Secret) -> Secret:
+    """retire_proof: what proves the right to retire a record: HKDF(secret, RETIRE_INFO)."""
+    return Secret(hkdf_sha256(secret.reveal(), RETIRE_INFO))
+
+
 def _answer(response: Response) -> Procedure:
     """A procedure that needs no command: it answers at once."""
     return response
@@ -280,8 +325,10 @@ __all__ = [
     "DEFAULT_ORIGIN",
     "DEFAULT_RP_ID",
     "FAULT_POINTS",
+    "RETIRE_INFO",
     "FaultPoint",
     "Procedure",
     "Rejected",
     "VaultService",
+    "retire_proof",
 ]

@@ -4,13 +4,16 @@ Command in, result out, nothing else: no clock, no randomness, no I/O. That is w
 later consensus layer replicate the vault by agreeing only on the order of commands: every
 replica that applies the same commands in the same order holds the same records.
 
-Four commands, plain frozen values:
+Five commands, plain frozen values:
 
 - ``Register``: a new registration for a user (replaces the previous one, fresh budget);
 - ``ConsumeAttempt``: charge one attempt, *before* the HSM compares anything; refused for
   a record with no attempt left, so concurrent guesses cannot overdraw the budget;
 - ``Release``: record that the secret was released after a right guess;
-- ``Destroy``: destroy the record; a destroyed record never comes back.
+- ``Destroy``: destroy the record; a destroyed record never comes back;
+- ``Retire``: the record moved to a newer fleet (rotation): destroy it here, marked
+  ``retired``; refused unless the user *just proved* the secret (``proved``: the last
+  thing that happened to the record was a registration or a release, no charge since).
 
 The comparison itself (password verifier, passkey assertion) is *not* a command: it is the
 HSM's work between ``ConsumeAttempt`` and ``Release``/``Destroy`` (``impl.hsm``). The
@@ -91,6 +94,11 @@ class VaultRecord:
     secret: Secret
     attempts: int = 0
     destroyed: bool = False
+    #: the last event on the record was the user proving the secret (registration or
+    #: release); a charge clears it. Only a proved record may be retired (rotation).
+    proved: bool = True
+    #: destroyed because the record moved to a newer fleet, not at the attempt limit
+    retired: bool = False
 
 
 # ----------------------------------------------------------------------------- commands
@@ -123,7 +131,13 @@ class Destroy:
     registration: int
 
 
-Command = Register | ConsumeAttempt | Release | Destroy
+@dataclass(frozen=True)
+class Retire:
+    user: str
+    registration: int
+
+
+Command = Register | ConsumeAttempt | Release | Destroy | Retire
 
 # ------------------------------------------------------------------------------ results
 
@@ -148,7 +162,12 @@ class RecordDestroyed:
     pass
 
 
-CommandResult = Registered | Charged | SecretReleased | RecordDestroyed
+@dataclass(frozen=True)
+class RecordRetired:
+    pass
+
+
+CommandResult = Registered | Charged | SecretReleased | RecordDestroyed | RecordRetired
 
 
 @dataclass
@@ -193,21 +212,34 @@ class Vault:
                 record = self._live(user, registration)
                 if self.policy.destroys and self.policy.at_limit(record.attempts):
                     raise VaultError(f"registration #{registration} has no attempt left")
-                charged = replace(record, attempts=record.attempts + 1)
+                charged = replace(record, attempts=record.attempts + 1, proved=False)
                 self._records[user] = charged
                 return Charged(charged.attempts)
             case Release(user=user, registration=registration, sign_count=sign_count):
                 record = self._live(user, registration)
                 if record.attempts == 0:
                     raise VaultError("release without a charged attempt")
+                released = replace(record, proved=True)
                 if isinstance(record.factor, PasskeyFactor):
                     factor = replace(record.factor, sign_count=sign_count)
-                    self._records[user] = replace(record, factor=factor)
+                    released = replace(released, factor=factor)
+                self._records[user] = released
                 return SecretReleased(record.secret)
             case Destroy(user=user, registration=registration):
                 record = self._live(user, registration)
                 self._records[user] = replace(record, destroyed=True, secret=Secret(b""))
                 return RecordDestroyed()
+            case Retire(user=user, registration=registration):
+                record = self._live(user, registration)
+                if not record.proved:
+                    raise VaultError(
+                        f"registration #{registration} was charged since the secret was "
+                        "last proved: it may move to a newer fleet only right after a proof"
+                    )
+                self._records[user] = replace(
+                    record, destroyed=True, retired=True, secret=Secret(b"")
+                )
+                return RecordRetired()
         raise VaultError(f"unknown command {type(command).__name__}")  # pragma: no cover
 
     def _live(self, user: str, registration: int) -> VaultRecord:

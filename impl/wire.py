@@ -8,7 +8,7 @@ Format (version 1)::
     text    = same as bytes, the UTF-8 encoding of a str (must be valid UTF-8)
     u32     = 4 bytes big-endian, 0 .. 2^32-1
 
-Request tags are 0x01..0x05, response tags 0x81..0x88, so a response is never taken for a
+Request tags are 0x01..0x06, response tags 0x81..0x89, so a response is never taken for a
 request. There is exactly one encoding of each value: no optional fields, no padding, no
 trailing bytes. ``encode_*`` refuses values outside the bounds (so it never produces bytes
 the decoder rejects) and ``decode_*`` refuses anything that is not exactly such an
@@ -40,6 +40,8 @@ from impl.messages import (
     Released,
     Request,
     Response,
+    Retired,
+    RetireRecord,
     WrongGuess,
 )
 from impl.redact import Secret
@@ -114,6 +116,7 @@ MESSAGE_FORMATS: Final[Mapping[type, MessageFormat]] = {
         0x05,
         (USER, REGISTRATION, CREDENTIAL_ID, AUTHENTICATOR_DATA, CLIENT_DATA_JSON, SIGNATURE),
     ),
+    RetireRecord: MessageFormat(0x06, (USER, REGISTRATION, _s("proof", 32, 32))),
     # responses
     Registered: MessageFormat(0x81, (REGISTRATION,)),
     PasswordRecoveryInfo: MessageFormat(0x82, (REGISTRATION, SALT)),
@@ -123,6 +126,7 @@ MESSAGE_FORMATS: Final[Mapping[type, MessageFormat]] = {
     Destroyed: MessageFormat(0x86, ()),
     NoRecord: MessageFormat(0x87, ()),
     Refused: MessageFormat(0x88, (_t("reason", 0, 1024),)),
+    Retired: MessageFormat(0x89, ()),
 }
 
 REQUEST_TYPES: Final = (
@@ -131,6 +135,7 @@ REQUEST_TYPES: Final = (
     BeginRecovery,
     RecoverPassword,
     RecoverPasskey,
+    RetireRecord,
 )
 RESPONSE_TYPES: Final = (
     Registered,
@@ -141,6 +146,7 @@ RESPONSE_TYPES: Final = (
     Destroyed,
     NoRecord,
     Refused,
+    Retired,
 )
 
 _REQUEST_BY_TAG: Final[Mapping[int, type]] = {MESSAGE_FORMATS[t].tag: t for t in REQUEST_TYPES}

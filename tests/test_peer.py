@@ -3,6 +3,8 @@ authenticated, encrypted replica-to-replica envelope."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pickle
 import struct
 
@@ -69,6 +71,7 @@ from impl.vault import (
     PasswordFactor,
     Register,
     Release,
+    Retire,
     VaultRecord,
 )
 
@@ -105,6 +108,7 @@ commands: st.SearchStrategy[LogValue] = st.one_of(
     st.builds(ConsumeAttempt, users, u32s),
     st.builds(Release, users, u32s, u32s),
     st.builds(Destroy, users, u32s),
+    st.builds(Retire, users, u32s),
     st.just(Noop()),
 )
 proposals = st.builds(Proposal, st.binary(min_size=16, max_size=16), commands)
@@ -117,7 +121,8 @@ records = st.builds(
     st.binary(min_size=0, max_size=256).map(Secret),
     u32s,
     st.booleans(),
-)
+    st.booleans(),
+).map(lambda r: replace(r, retired=r.destroyed and len(r.user) % 2 == 0))
 snapshots = st.builds(
     Snapshot,
     u64s,
@@ -296,7 +301,7 @@ def test_bad_tags_versions_and_flags() -> None:
     command = encode_command(REGISTER)
     assert command[1] == 0x01
     with pytest.raises(WireError, match="unknown command tag"):
-        decode_command(b"\x01\x05" + command[2:])
+        decode_command(b"\x01\x06" + command[2:])
     # method id follows the user: 0x01 tag, u16 length 5, "alice"
     method_at = 2 + 2 + 5
     assert command[method_at] == Method.PASSWORD.wire_id
