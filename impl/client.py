@@ -15,12 +15,30 @@ The client makes the root key ``R``, encrypts backups under it (``impl.blob``) a
 
 Everything the client sends to the vault goes through ``impl.session`` (HPKE to the fleet
 key); the ``VaultEndpoint`` it is given is the operator's relay and sees only ciphertext.
+
+**Rotation.** The client knows which fleet (epoch) holds its record. When it has learned
+a newer fleet (``FleetLink``: from a verified bundle in ``ota`` mode, from an app update in
+``pinned`` mode) it moves the record there only *right after the user proved the
+password*: ``recover_password(..., migrate_to=link)`` gets ``Released`` from the old
+fleet, asks it to retire the record (``RetireRecord`` with the proof derived from the
+released secret; refused if anything was charged since), and only then registers the same
+root key at the new fleet under a fresh salt. Retire first, register second: at no time do
+two fleets hold a live record to guess against, so a migration never refills the budget
+(I5 ``guess-budget``). Until the new fleet confirms, the step left is kept as
+``pending_migration`` (on a device: in the keystore next to R) and
+``resume_migration()`` finishes it; a lost answer is simply asked again (both steps are
+idempotent).
+
+The unsafe variant ``migrate-on-server-request`` (``ClientConfig.migration``) keeps the
+last access key and moves the record whenever the server asks (``migrate_on_request``),
+proof or not: the re-registration amplification of Davies et al. (CRYPTO 2023).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from impl.blob import decrypt_backup, encrypt_backup, read_header
 from impl.codes import (
@@ -42,7 +60,13 @@ from impl.crypto.symmetric import (
     argon2id,
     hkdf_sha256,
 )
-from impl.errors import BlobAuthenticationError, DecryptionError, WireError
+from impl.errors import (
+    BlobAuthenticationError,
+    ConfigError,
+    DecryptionError,
+    VaultbenchError,
+    WireError,
+)
 from impl.messages import (
     BeginRecovery,
     Destroyed,
@@ -58,11 +82,14 @@ from impl.messages import (
     Released,
     Request,
     Response,
+    Retired,
+    RetireRecord,
     WrongGuess,
 )
 from impl.method import Method
 from impl.passkey import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftwareAuthenticator
 from impl.redact import Secret
+from impl.service import retire_proof
 from impl.session import open_response, seal_request
 
 #: The operator's relay: sealed request bytes in, sealed response bytes out.
@@ -74,8 +101,20 @@ PASSKEY_WRAP_INFO = b"vaultbench passkey wrap v1"
 PASSKEY_WRAP_AAD = b"vaultbench passkey-wrapped root key v1"
 
 
+#: How the client decides to move its record to a newer fleet.
+MigrationPolicy = Literal["after-proof", "migrate-on-server-request"]
+MIGRATION_POLICIES: Final[tuple[MigrationPolicy, ...]] = (
+    "after-proof",
+    "migrate-on-server-request",
+)
+
+
 class UnexpectedResponse(WireError):
     """The vault answered with a response that does not fit the request."""
+
+
+class MigrationError(VaultbenchError):
+    """A rotation step cannot be taken (refused by a fleet, or not allowed here)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +122,45 @@ class ClientConfig:
     argon2: Argon2Params = Argon2Params.DEFAULT
     rp_id: str = DEFAULT_RP_ID
     origin: str = DEFAULT_ORIGIN
+    #: ``after-proof`` (the design) or the unsafe ``migrate-on-server-request``
+    migration: MigrationPolicy = "after-proof"
+
+    def __post_init__(self) -> None:
+        if self.migration not in MIGRATION_POLICIES:
+            raise ConfigError(
+                f"unknown migration policy {self.migration!r}; "
+                f"known: {', '.join(MIGRATION_POLICIES)}"
+            )
+
+
+@dataclass(frozen=True)
+class FleetLink:
+    """FleetLink: a fleet the client can talk to: its epoch, its session key, and the
+    operator's relay to it (an ``OtaEndpoint``/``PinnedEndpoint`` checks the frames)."""
+
+    epoch: int
+    public_key: FleetPublicKey
+    endpoint: VaultEndpoint
+
+    def __repr__(self) -> str:
+        return f"FleetLink(epoch {self.epoch})"
+
+
+@dataclass(frozen=True)
+class PendingMigration:
+    """PendingMigration: a rotation under way; ``retired`` once the old fleet confirmed."""
+
+    target: FleetLink
+    registration: int
+    proof: Secret
+    root_key: Secret
+    salt: bytes
+    access_key: Secret
+    retired: bool = False
+
+    def __repr__(self) -> str:
+        state = "retired, registering" if self.retired else "retiring"
+        return f"PendingMigration(to epoch {self.target.epoch}, {state})"
 
 
 @dataclass(frozen=True)
@@ -104,9 +182,12 @@ class Enrollment:
 class Recovered:
     plaintext: bytes
     root_key: Secret
+    #: the epoch the record moved to right after this recovery, if it moved
+    migrated_to: int | None = None
 
     def __repr__(self) -> str:
-        return f"Recovered(<{len(self.plaintext)} bytes>)"
+        moved = "" if self.migrated_to is None else f", migrated to epoch {self.migrated_to}"
+        return f"Recovered(<{len(self.plaintext)} bytes>{moved})"
 
 
 @dataclass(frozen=True)
@@ -114,7 +195,7 @@ class WrongKey:
     """The key64 or recovery code typed does not decrypt the backup."""
 
 
-Outcome = Recovered | WrongGuess | Destroyed | NoRecord | WrongKey | Refused
+Outcome = Recovered | WrongGuess | Destroyed | NoRecord | WrongKey | Refused | Retired
 
 
 class Client:
@@ -128,15 +209,24 @@ class Client:
         *,
         config: ClientConfig | None = None,
         rng: Rng | None = None,
+        epoch: int = 1,
     ) -> None:
         self.user = user
         self._vault = vault
         self._fleet_key = fleet_public_key
         self.config = config or ClientConfig()
         self._rng: Rng = rng or SystemRng()
+        #: the epoch of the fleet that holds (or will hold) this user's record
+        self.epoch = epoch
+        #: the registration at that fleet, once enrolled or recovered
+        self.registration: int | None = None
+        self.pending_migration: PendingMigration | None = None
+        # Only under ``migrate-on-server-request``: what re-registering without the user
+        # needs (the unsafe design keeps it; the safe one never does).
+        self._cached: tuple[bytes, Secret, Secret] | None = None
 
     def __repr__(self) -> str:
-        return f"Client(user={self.user!r})"
+        return f"Client(user={self.user!r}, epoch {self.epoch})"
 
     # ------------------------------------------------------------------- enrolment
 
@@ -157,6 +247,8 @@ class Client:
         access = self._access_key(password, salt)
         response = self._call(RegisterPassword(self.user, salt, access, root))
         registration = self._registered(response)
+        self.registration = registration
+        self._cache(salt, access, root)
         return Enrollment(Method.PASSWORD, root, registration=registration)
 
     def enroll_passkey(self, authenticator: SoftwareAuthenticator) -> Enrollment:
@@ -195,16 +287,95 @@ class Client:
         parsed = parse_recovery_code(typed)
         return self._open(blob, recovery_code_root_key(parsed.code, self.user))
 
-    def recover_password(self, blob: bytes, password: str) -> Outcome:
+    def recover_password(
+        self, blob: bytes, password: str, *, migrate_to: FleetLink | None = None
+    ) -> Outcome:
+        """Recover with the password; with ``migrate_to`` (a newer fleet the client has
+        learned), move the record there right after the password is proved."""
         read_header(blob)  # a malformed blob is refused before any attempt is spent
+        if migrate_to is not None and migrate_to.epoch <= self.epoch:
+            raise MigrationError(
+                f"epoch {migrate_to.epoch} is not newer than the record's epoch {self.epoch}"
+            )
         info = self._call(BeginRecovery(self.user))
         if not isinstance(info, PasswordRecoveryInfo):
             return self._outcome(info)
         access = self._access_key(password, info.salt)
         answer = self._call(RecoverPassword(self.user, info.registration, access))
-        if isinstance(answer, Released):
-            return self._open(blob, answer.secret, wrong_key_is_error=True)
-        return self._outcome(answer)
+        if not isinstance(answer, Released):
+            return self._outcome(answer)
+        recovered = self._open(blob, answer.secret, wrong_key_is_error=True)
+        self.registration = info.registration
+        self._cache(info.salt, access, answer.secret)
+        if migrate_to is None or not isinstance(recovered, Recovered):
+            return recovered
+        # A fresh salt at the new fleet; its access key is computed now, while the
+        # password is at hand (the pending step may finish after it is forgotten).
+        salt = self._rng.random_bytes(SALT_LEN)
+        self.pending_migration = PendingMigration(
+            target=migrate_to,
+            registration=info.registration,
+            proof=retire_proof(answer.secret),
+            root_key=answer.secret,
+            salt=salt,
+            access_key=self._access_key(password, salt),
+        )
+        epoch = self.resume_migration()
+        return Recovered(recovered.plaintext, recovered.root_key, migrated_to=epoch)
+
+    def resume_migration(self) -> int:
+        """resume_migration: finish the pending rotation; returns the record's new epoch.
+
+        Retire at the old fleet (a ``Retired`` answer, also to a repeated request, means
+        done), then register at the new one. A transport failure propagates and leaves
+        the step for the next call; a refusal raises ``MigrationError`` and drops the
+        pending migration (the record stays where it is, to move after the next proof).
+        """
+        pending = self.pending_migration
+        if pending is None:
+            raise MigrationError("no migration is pending")
+        if not pending.retired:
+            answer = self._call(RetireRecord(self.user, pending.registration, pending.proof))
+            if not isinstance(answer, Retired):
+                self.pending_migration = None
+                raise MigrationError(
+                    f"epoch {self.epoch} did not retire the record: {_describe(answer)}"
+                )
+            pending = PendingMigration(
+                pending.target,
+                pending.registration,
+                pending.proof,
+                pending.root_key,
+                pending.salt,
+                pending.access_key,
+                retired=True,
+            )
+            self.pending_migration = pending
+        target = pending.target
+        request = RegisterPassword(self.user, pending.salt, pending.access_key, pending.root_key)
+        registration = self._registered(self._call_at(target, request))
+        self._vault, self._fleet_key, self.epoch = target.endpoint, target.public_key, target.epoch
+        self.registration = registration
+        self.pending_migration = None
+        return target.epoch
+
+    def migrate_on_request(self, target: FleetLink) -> int:
+        """The unsafe ``migrate-on-server-request`` design: move the record now, because
+        the server asked, with the access key kept from the last proof. Re-register at
+        the new fleet, then try to retire the old record (refused if charged since)."""
+        if self.config.migration != "migrate-on-server-request":
+            raise MigrationError("the client moves its record only right after a proof")
+        if self._cached is None or self.registration is None:
+            raise MigrationError("nothing kept to re-register with")
+        if target.epoch <= self.epoch:
+            raise MigrationError(f"epoch {target.epoch} is not newer than {self.epoch}")
+        salt, access, root = self._cached
+        request = RegisterPassword(self.user, salt, access, root)
+        registration = self._registered(self._call_at(target, request))
+        self._call(RetireRecord(self.user, self.registration, retire_proof(root)))
+        self._vault, self._fleet_key, self.epoch = target.endpoint, target.public_key, target.epoch
+        self.registration = registration
+        return target.epoch
 
     def recover_passkey(
         self,
@@ -258,6 +429,15 @@ class Client:
 
     # ------------------------------------------------------------------- internals
 
+    def _cache(self, salt: bytes, access: Secret, root: Secret) -> None:
+        """Keep what re-registering needs, only under the unsafe migration policy."""
+        if self.config.migration == "migrate-on-server-request":
+            self._cached = (salt, access, root)
+
+    def _call_at(self, link: FleetLink, request: Request) -> Response:
+        sealed, response_key = seal_request(link.public_key, request, self._rng)
+        return open_response(response_key, link.endpoint(sealed))
+
     def _access_key(self, password: str, salt: bytes) -> Secret:
         return Secret(argon2id(password.encode("utf-8"), salt, self.config.argon2))
 
@@ -274,7 +454,7 @@ class Client:
     @staticmethod
     def _outcome(response: Response) -> Outcome:
         """A vault answer that is not ``Released`` is the outcome itself."""
-        if isinstance(response, WrongGuess | Destroyed | NoRecord | Refused):
+        if isinstance(response, WrongGuess | Destroyed | NoRecord | Refused | Retired):
             return response
         raise UnexpectedResponse(f"unexpected response {type(response).__name__}")
 
@@ -290,19 +470,31 @@ class Client:
             return WrongKey()
 
 
+def _describe(response: Response) -> str:
+    if isinstance(response, Refused):
+        return f"refused ({response.reason})"
+    return type(response).__name__
+
+
 def _passkey_wrap_key(share: Secret, prf_output: Secret) -> bytes:
     return hkdf_sha256(share.reveal() + prf_output.reveal(), PASSKEY_WRAP_INFO)
 
 
 __all__ = [
+    "MIGRATION_POLICIES",
     "Client",
     "ClientConfig",
     "Destroyed",
     "Enrollment",
+    "FleetLink",
+    "MigrationError",
+    "MigrationPolicy",
     "NoRecord",
     "Outcome",
+    "PendingMigration",
     "Recovered",
     "Refused",
+    "Retired",
     "WrongGuess",
     "WrongKey",
 ]

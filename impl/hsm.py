@@ -45,6 +45,8 @@ class RecordView:
     registration: int
     attempts: int
     destroyed: bool
+    #: destroyed because the record moved to a newer fleet (rotation)
+    retired: bool = False
 
 
 class Hsm:
@@ -142,6 +144,7 @@ class Hsm:
                     record.registration,
                     record.attempts,
                     record.destroyed,
+                    record.retired,
                 )
             )
         return views

@@ -236,7 +236,7 @@ class HsmReplica:
     def records(self) -> list[RecordView]:
         """The replica's applied vault, without secrets."""
         return [
-            RecordView(r.user, r.method, r.registration, r.attempts, r.destroyed)
+            RecordView(r.user, r.method, r.registration, r.attempts, r.destroyed, r.retired)
             for r in self._vault.records()
         ]
 
