@@ -9,6 +9,7 @@ for I5 ``guess-budget`` (obligations and BMC), from ``proofs.bundle_i4_i7`` and
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Final
 
 from model.bundles import BUNDLE_VARIANT_NAMES
@@ -69,3 +70,31 @@ def check_guess_budget(outcome: CheckOutcome, variant: str | None) -> None:
     report = check_i5(I5_VARIANT if variant == I5_VARIANT else None)
     _obligations(outcome, "I5 guess-budget", report.obligations)
     _bmc(outcome, "I5 guess-budget", report.bmc)
+
+
+def check_rotation(outcome: CheckOutcome, variant: str | None, seed: int) -> None:
+    """I5 on the implementation: one simulated rotation, epoch 1 to 2, with faults."""
+    from impl.sim.rotation import ROTATION_FAULTS, RotationConfig, run_rotation
+    from vaultbench.cli import Row
+
+    started = time.perf_counter()
+    config = RotationConfig(
+        seed=seed,
+        faults=frozenset(ROTATION_FAULTS),
+        variant=I5_VARIANT if variant == I5_VARIANT else None,
+    )
+    result = run_rotation(config)
+    elapsed = time.perf_counter() - started
+    label = f"rotation sim (seed {seed}, {config.steps} steps, epoch 1 to 2)"
+    if result.ok:
+        moved = result.stats["users on the newest epoch"]
+        detail = f"{moved}/{config.users} records moved; no rollback accepted"
+        outcome.rows.append(Row("I5 guess-budget", label, "PASS", elapsed, detail))
+        return
+    first = result.violations[0]
+    invariant = (
+        first.invariant if first.invariant.startswith("I5") else f"rotation {first.invariant}"
+    )
+    outcome.rows.append(Row(invariant, label, "FAIL", elapsed, f"at step {first.step}"))
+    outcome.counterexamples.append(f"rotation, seed {seed}: {first}")
+    outcome.reproduce.append(result.reproducer)

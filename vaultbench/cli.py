@@ -167,9 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import evidence, simulate
+    from vaultbench import evidence, rotate, simulate
 
     simulate.add_parser(commands)
+    rotate.add_parser(commands)
     evidence.add_parsers(commands)
     return parser
 
@@ -197,6 +198,7 @@ def run_check(
     if part in ("all", "keys"):
         bundle_check.check_bundle_proofs(outcome, variant)
         bundle_check.check_guess_budget(outcome, variant)
+        bundle_check.check_rotation(outcome, variant, seed)
     if part not in ("all", "fleet"):
         return outcome
     fleet_check.check_i2(outcome, variant)
@@ -349,6 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vaultbench import simulate
 
         return simulate.run(args)
+
+    if args.command == "rotate":
+        from vaultbench import rotate
+
+        return rotate.run(args)
 
     if args.command in ("deploy", "audit"):
         from vaultbench import evidence
