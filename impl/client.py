@@ -328,8 +328,10 @@ class Client:
 
         Retire at the old fleet (a ``Retired`` answer, also to a repeated request, means
         done), then register at the new one. A transport failure propagates and leaves
-        the step for the next call; a refusal raises ``MigrationError`` and drops the
-        pending migration (the record stays where it is, to move after the next proof).
+        the step for the next call. A refused retirement raises ``MigrationError`` and
+        drops the pending migration (the record stays where it is, to move after the next
+        proof); a refused registration raises ``UnexpectedResponse`` and keeps it (the old
+        record is gone by then, so the registration must be retried).
         """
         pending = self.pending_migration
         if pending is None:

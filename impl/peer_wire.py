@@ -287,6 +287,8 @@ def _record(out: bytearray, record: object) -> None:
     _secret(out, record.secret, RECORD_SECRET_LEN, "VaultRecord.secret")
     _u32(out, record.attempts, "VaultRecord.attempts")
     _bool(out, record.destroyed, "VaultRecord.destroyed")
+    if record.retired and not record.destroyed:
+        raise WireError("VaultRecord.retired: a retired record must be destroyed")
     _bool(out, record.proved, "VaultRecord.proved")
     _bool(out, record.retired, "VaultRecord.retired")
 

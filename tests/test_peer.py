@@ -3,10 +3,9 @@ authenticated, encrypted replica-to-replica envelope."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pickle
 import struct
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings

@@ -162,6 +162,7 @@ def _print_summary(results: list[RotationResult]) -> None:
         "wrong guesses answered",
         "attacker answered Retired",
         "fault crash",
+        "fault lose-answer",
         "timeouts",
     )
     rows = [(name, str(totals[name])) for name in names]

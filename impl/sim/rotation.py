@@ -240,14 +240,14 @@ class Rotation:
     def _link(self, user: _User | None, epoch: int, epochs: MemoryEpochStore) -> FleetLink:
         """An app's link to fleet ``epoch``: its bundle verified against the app's trust."""
         world = self.worlds[epoch]
-        transport = self._lossy(world.endpoint)
+        transport = self._lossy(epoch, world.endpoint)
         endpoint = OtaEndpoint(lambda: self.bundles[epoch], transport, self._trust, epochs)
         accepted = endpoint.connect()
         if user is not None:
             user.highest = max(user.highest, accepted.epoch)
         return FleetLink(accepted.epoch, endpoint.fleet_public_key, endpoint)
 
-    def _lossy(self, transport: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    def _lossy(self, epoch: int, transport: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
         """The ``lose-answer`` fault: the relay delivers the request, loses the answer."""
         if "lose-answer" not in self.config.faults:
             return transport
@@ -256,6 +256,7 @@ class Rotation:
             answer = transport(sealed)
             if self.random.random() < 0.08:
                 self.stats["fault lose-answer"] += 1
+                self._note(epoch, "relay", "lose an answer", "")
                 raise FleetUnavailable("the relay lost the answer")
             return answer
 
@@ -358,6 +359,8 @@ class Rotation:
                 user.wrong += 1
                 self.stats["wrong guesses answered"] += 1
                 self._check_budget(user)
+                if self.violations:
+                    return
             else:
                 self.stats[f"attacker answered {type(answer).__name__}"] += 1
                 return
@@ -381,6 +384,7 @@ class Rotation:
     def _recover(self, user: _User) -> bool:
         """The user recovers (proving the password); True if the backup came back."""
         client = user.client
+        before = client.epoch
         try:
             if client.pending_migration is not None:
                 epoch = client.resume_migration()
@@ -408,7 +412,10 @@ class Rotation:
             shown = "Recovered"
             if outcome.migrated_to is not None:
                 self.stats["migrated after proof"] += 1
-                shown = f"Recovered, migrated to epoch {outcome.migrated_to}"
+                shown = (
+                    f"Recovered; retired at epoch {before}, registered "
+                    f"#{client.registration} at epoch {outcome.migrated_to}"
+                )
             self._note(client.epoch, user.name, "recover", shown)
             return True
         self._note(client.epoch, user.name, "recover", _show(outcome))
@@ -570,5 +577,7 @@ def run_rotation(
     """run_rotation: run ``config``; a violation comes with the command that replays it."""
     result = Rotation(config, trace).run()
     if not result.ok:
-        result.reproducer = config.argv(steps=result.violations[0].step) + " --trace"
+        # A violation found in the final round (step ``steps + 1``) replays with the whole run.
+        steps = min(result.violations[0].step, config.steps)
+        result.reproducer = config.argv(steps=steps) + " --trace"
     return result
