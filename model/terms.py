@@ -321,7 +321,8 @@ def closure(
             knowledge.steps[fact] = Step(fact, rule)
             queue.append(fact)
 
-    for fact in observed:
+    # Sorted, so the derivations (not only the facts) are the same on every run.
+    for fact in sorted(set(observed), key=str):
         learn(fact, None)
     for index, rule in enumerate(rules):
         if missing[index] == 0:

@@ -167,10 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import evidence, rotate, simulate
+    from vaultbench import coalitions, evidence, rotate, simulate
 
     simulate.add_parser(commands)
     rotate.add_parser(commands)
+    coalitions.add_parser(commands)
     evidence.add_parsers(commands)
     return parser
 
@@ -351,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vaultbench import simulate
 
         return simulate.run(args)
+
+    if args.command == "coalitions":
+        from vaultbench import coalitions
+
+        return coalitions.run(args)
 
     if args.command == "rotate":
         from vaultbench import rotate
