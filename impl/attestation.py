@@ -61,6 +61,7 @@ from impl.crypto.x509 import (
     verify_signature,
 )
 from impl.errors import AttestationError, ConfigError, WireError
+from impl.observe import Observer
 
 ROLE_SESSION: Final = "session-hpke"
 ROLE_IDENTITY: Final = "replica-identity"
@@ -663,12 +664,15 @@ def attest_fleet(
     firmware: bytes,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    *,
+    observer: Observer | None = None,
 ) -> dict[str, bytes]:
     """attest_fleet: provision one device per replica from ``ca`` (its id drawn from
     ``rng``), have each attest its replica's identity key and replica 0's device the
     session key; the encoded chains, by label. ``keys`` are ``(role, key, replica)`` as
     the fleet-key file has them (replica None for the session key); for a
-    ``FleetKeyFile``, pass ``fleet_keyfleet_key_entries(file)``."""
+    ``FleetKeyFile``, pass ``fleet_keyfleet_key_entries(file)``. With an ``observer``
+    (``impl.observe``) the vendor records each key it attests (``vendor/attestation``)."""
     shape = _KeyList(tuple(_Entry(r, bytes(k), i) for r, k, i in keys), bytes(firmware))
     expected = expected_chains(shape)
     devices: dict[int, HsmDevice] = {}
@@ -679,6 +683,8 @@ def attest_fleet(
     chains: dict[str, bytes] = {}
     for label in sorted(expected):
         role, key, replica = expected[label]
+        if observer is not None:
+            observer.record("vendor", "vendor/attestation", key)
         chains[label] = attest_key(
             rng, devices[replica], role, key, replica, firmware, not_before, not_after
         )

@@ -27,6 +27,11 @@ A deployment ceremony, simulated end to end from one seed:
 The parties' private keys (witness, operator, vendor) are derived from the seed so that a
 later ``deploy`` of epoch e+1 into the same directory continues the same log; nothing
 secret is written. A real deployment would keep each key in its party's own HSM.
+
+With an ``observer`` (``impl.observe``, I1) the ceremony records what each non-HSM party
+sees: the vendor each key it attests, the witness the fleet-key file (published), the
+statement it signs and under ``vetting`` the evidence, and the operator the fleet-key
+file it publishes and the bundle it assembles.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Final
 
 from impl.attestation import VendorAttestationVerifier, attest_fleet, fleet_key_entries
 from impl.auditlog import AuditLog, SignedStatement
-from impl.bundle import ValidationBundle
+from impl.bundle import ValidationBundle, encode_bundle
 from impl.crypto.ed25519 import SigningKey
 from impl.crypto.hpke import KemChoice
 from impl.crypto.symmetric import SeededRng, hkdf_sha256
@@ -56,6 +61,7 @@ from impl.fleetkeys import (
     is_majority,
 )
 from impl.hsm import HsmConfig
+from impl.observe import Observer, observer_or_null
 from impl.replica import FleetKeys, provision_fleet
 from impl.statement import DEFAULT_NAMESPACE
 from impl.witness import Witness
@@ -102,6 +108,14 @@ class DeploymentEvidence:
 
     def __repr__(self) -> str:
         return f"DeploymentEvidence({len(self.file_bytes)} bytes, {len(self.chains)} chains)"
+
+    def encode(self) -> bytes:
+        """The evidence as bytes (for an observer): the file, then each chain by label,
+        each part as a 4-byte big-endian length and its bytes."""
+        parts = [self.file_bytes]
+        for label in sorted(self.chains):
+            parts += [label.encode(), self.chains[label]]
+        return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
 class AttestationEvidenceVerifier:
@@ -189,12 +203,14 @@ def run_ceremony(
     seed: int = 1,
     firmware: bytes = DEFAULT_FIRMWARE,
     policy: str = "log-only",
+    observer: Observer | None = None,
 ) -> Deployment:
     """run_ceremony: deploy fleet epoch ``epoch`` and have the witness sign and log it.
 
     The witness refuses (``AuditLogError``) unless ``epoch`` is the log's next epoch;
-    nothing is then logged.
+    nothing is then logged. ``observer`` records what the parties see (module docstring).
     """
+    watch = observer_or_null(observer)
     at = deployed_at(epoch)
     rng = SeededRng(_sub(seed, f"epoch {epoch}"))
     quorum = quorum or replicas // 2 + 1
@@ -211,13 +227,21 @@ def run_ceremony(
         ),
     )
     chains = attest_fleet(
-        rng, parties.vendor, fleet_key_entries(file), firmware, at, at + CERT_LIFETIME
+        rng,
+        parties.vendor,
+        fleet_key_entries(file),
+        firmware,
+        at,
+        at + CERT_LIFETIME,
+        observer=observer,
     )
     file_bytes = encode_fleet_key_file(file)
+    watch.record("operator", "ceremony/fleet-key-file", file_bytes)
+    watch.record("witness", "ceremony/fleet-key-file", file_bytes)
     verifier = AttestationEvidenceVerifier(
         parties.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), at
     )
-    witness = Witness(parties.witness, log, policy, evidence_verifier=verifier)
+    witness = Witness(parties.witness, log, policy, evidence_verifier=verifier, observer=observer)
     timestamp_ms = int(at.timestamp() * 1000)
     evidence = DeploymentEvidence(file_bytes, chains)
     statement = witness.sign(epoch, digest(file_bytes), timestamp_ms, evidence)
@@ -229,6 +253,8 @@ def run_ceremony(
         counter_signature=parties.operator.sign(statement.signature),
         chains=chains,
     )
+    if watch.active:
+        watch.record("operator", "bundle", encode_bundle(bundle))
     record = CeremonyRecord(
         fleet_id, epoch, replicas, quorum, firmware, at, ("officer-a", "officer-b")
     )

@@ -32,6 +32,22 @@ idempotent).
 The unsafe variant ``migrate-on-server-request`` (``ClientConfig.migration``) keeps the
 last access key and moves the record whenever the server asks (``migrate_on_request``),
 proof or not: the re-registration amplification of Davies et al. (CRYPTO 2023).
+
+**Observation and leaking variants (I1 ``no-single-party-decrypts``).** With an
+``observer`` (``impl.observe``) the client tags each sealed request with its flow, so the
+operator's relay can record what it carries under the right label; nothing else changes.
+``ClientConfig.leak`` selects an unsafe variant that leaks a secret to one party
+(``LEAK_VARIANTS``), so a test can show that the observer catches it:
+
+- ``password-to-relay``: the password's access key also travels in a clear header the
+  relay reads (recorded as the operator's ``relay/access-key``); the sealed request is
+  unchanged, so the vault still works, and the operator can replay the key itself;
+- ``root-key-in-header``: the backup blob's (unencrypted, authenticated) header metadata
+  carries ``R``, for the methods whose blobs carry no other metadata (key64,
+  recovery-code, password); the storage provider reads it;
+- ``pin-only-key``: for the password method, ``R`` = Argon2id(password, salt =
+  SHA-256(user id)) with the client's Argon2 parameters, so anyone holding the blob can
+  guess the password offline (registration still happens as usual).
 """
 
 from __future__ import annotations
@@ -59,6 +75,7 @@ from impl.crypto.symmetric import (
     aes256gcm_seal,
     argon2id,
     hkdf_sha256,
+    sha256,
 )
 from impl.errors import (
     BlobAuthenticationError,
@@ -87,6 +104,7 @@ from impl.messages import (
     WrongGuess,
 )
 from impl.method import Method
+from impl.observe import Observer, observer_or_null, request_flow
 from impl.passkey import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftwareAuthenticator
 from impl.redact import Secret
 from impl.service import retire_proof
@@ -108,6 +126,13 @@ MIGRATION_POLICIES: Final[tuple[MigrationPolicy, ...]] = (
     "migrate-on-server-request",
 )
 
+#: Unsafe client variants that leak a secret to one non-HSM party (module docstring).
+LEAK_VARIANTS: Final[tuple[str, ...]] = (
+    "password-to-relay",
+    "root-key-in-header",
+    "pin-only-key",
+)
+
 
 class UnexpectedResponse(WireError):
     """The vault answered with a response that does not fit the request."""
@@ -124,12 +149,18 @@ class ClientConfig:
     origin: str = DEFAULT_ORIGIN
     #: ``after-proof`` (the design) or the unsafe ``migrate-on-server-request``
     migration: MigrationPolicy = "after-proof"
+    #: None (the design) or one of the unsafe ``LEAK_VARIANTS``
+    leak: str | None = None
 
     def __post_init__(self) -> None:
         if self.migration not in MIGRATION_POLICIES:
             raise ConfigError(
                 f"unknown migration policy {self.migration!r}; "
                 f"known: {', '.join(MIGRATION_POLICIES)}"
+            )
+        if self.leak is not None and self.leak not in LEAK_VARIANTS:
+            raise ConfigError(
+                f"unknown leak variant {self.leak!r}; known: {', '.join(LEAK_VARIANTS)}"
             )
 
 
@@ -210,8 +241,10 @@ class Client:
         config: ClientConfig | None = None,
         rng: Rng | None = None,
         epoch: int = 1,
+        observer: Observer | None = None,
     ) -> None:
         self.user = user
+        self._observer = observer_or_null(observer)
         self._vault = vault
         self._fleet_key = fleet_public_key
         self.config = config or ClientConfig()
@@ -233,23 +266,31 @@ class Client:
     def enroll_key64(self) -> Enrollment:
         root = Secret(self._rng.random_bytes(ROOT_KEY_LEN))
         shown = Secret(encode_key64(root).encode())
-        return Enrollment(Method.KEY64, root, shown_to_user=shown)
+        return Enrollment(Method.KEY64, root, metadata=self._header_leak(root), shown_to_user=shown)
 
     def enroll_recovery_code(self) -> Enrollment:
         code = generate_recovery_code(self._rng)
         root = recovery_code_root_key(code, self.user)
         shown = Secret(format_recovery_code(code).encode())
-        return Enrollment(Method.RECOVERY_CODE, root, shown_to_user=shown)
+        return Enrollment(
+            Method.RECOVERY_CODE, root, metadata=self._header_leak(root), shown_to_user=shown
+        )
 
     def enroll_password(self, password: str) -> Enrollment:
-        root = Secret(self._rng.random_bytes(ROOT_KEY_LEN))
+        if self.config.leak == "pin-only-key":
+            # UNSAFE: R is a function of the password and public data only.
+            root = Secret(pin_only_root_key(password, self.user, self.config.argon2))
+        else:
+            root = Secret(self._rng.random_bytes(ROOT_KEY_LEN))
         salt = self._rng.random_bytes(SALT_LEN)
         access = self._access_key(password, salt)
         response = self._call(RegisterPassword(self.user, salt, access, root))
         registration = self._registered(response)
         self.registration = registration
         self._cache(salt, access, root)
-        return Enrollment(Method.PASSWORD, root, registration=registration)
+        return Enrollment(
+            Method.PASSWORD, root, metadata=self._header_leak(root), registration=registration
+        )
 
     def enroll_passkey(self, authenticator: SoftwareAuthenticator) -> Enrollment:
         root = Secret(self._rng.random_bytes(ROOT_KEY_LEN))
@@ -438,6 +479,7 @@ class Client:
 
     def _call_at(self, link: FleetLink, request: Request) -> Response:
         sealed, response_key = seal_request(link.public_key, request, self._rng)
+        self._observe(request, sealed)
         return open_response(response_key, link.endpoint(sealed))
 
     def _access_key(self, password: str, salt: bytes) -> Secret:
@@ -445,7 +487,25 @@ class Client:
 
     def _call(self, request: Request) -> Response:
         sealed, response_key = seal_request(self._fleet_key, request, self._rng)
+        self._observe(request, sealed)
         return open_response(response_key, self._vault(sealed))
+
+    def _observe(self, request: Request, sealed: bytes) -> None:
+        """Ghost: tag the sealed request with its flow for the relay's observer; under
+        ``password-to-relay`` the relay also reads the access key from a clear header."""
+        observer = self._observer
+        if not observer.active:
+            return
+        observer.tag_request(sealed, request_flow(request))
+        if self.config.leak == "password-to-relay" and isinstance(
+            request, RegisterPassword | RecoverPassword
+        ):
+            observer.record("operator", "relay/access-key", request.access_key.reveal())
+
+    def _header_leak(self, root: Secret) -> bytes:
+        """The blob metadata for a method that carries none: R under the unsafe
+        ``root-key-in-header``, nothing otherwise."""
+        return root.reveal() if self.config.leak == "root-key-in-header" else b""
 
     @staticmethod
     def _registered(response: Response) -> int:
@@ -482,7 +542,15 @@ def _passkey_wrap_key(share: Secret, prf_output: Secret) -> bytes:
     return hkdf_sha256(share.reveal() + prf_output.reveal(), PASSKEY_WRAP_INFO)
 
 
+def pin_only_root_key(password: str, user: str, params: Argon2Params) -> bytes:
+    """pin_only_root_key: the unsafe ``pin-only-key`` variant's root key,
+    Argon2id(password, salt = SHA-256(user id)): computable by anyone who can guess the
+    password (shown here so that a test can run the offline attack with it)."""
+    return argon2id(password.encode("utf-8"), sha256(user.encode("utf-8")), params)
+
+
 __all__ = [
+    "LEAK_VARIANTS",
     "MIGRATION_POLICIES",
     "Client",
     "ClientConfig",
@@ -499,4 +567,5 @@ __all__ = [
     "Retired",
     "WrongGuess",
     "WrongKey",
+    "pin_only_root_key",
 ]

@@ -8,6 +8,10 @@ The steps of each request (**charge before check**, then the comparison, then th
 answer) are in ``impl.service``; this module is their driver for a single HSM: it applies
 each command to the vault at once and appends it to the durable log before resuming. A
 fault point ``after-charge`` lets a test crash the HSM between the charge and the answer.
+
+With an ``observer`` (``impl.observe``) the HSM records, as party ``hsm``, the opened
+request (its ``impl.wire`` encoding, under ``<flow>/request``) and the answer before it is
+sealed (``<flow>/response``): what the HSM's tamper boundary sees of each call.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from impl.crypto.symmetric import Rng, SystemRng
 from impl.errors import HsmUnavailable, VaultError
 from impl.messages import Request, Response
 from impl.method import Method
+from impl.observe import Observer, observer_or_null, request_flow
 from impl.passkey import DEFAULT_ORIGIN, DEFAULT_RP_ID
 from impl.service import FAULT_POINTS, FaultPoint, Rejected, VaultService
 from impl.session import open_request, seal_response
 from impl.store import CommandLog, MemoryLog
 from impl.vault import Command, CommandResult, Vault, VaultPolicy
+from impl.wire import encode_request, encode_response
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,10 @@ class Hsm:
         log: CommandLog | None = None,
         rng: Rng | None = None,
         keypair: FleetKeyPair | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.config = config or HsmConfig()
+        self._observer = observer_or_null(observer)
         self.name = name
         self._rng: Rng = rng or SystemRng()
         self._keypair = keypair or FleetKeyPair.generate(self.config.kem)
@@ -104,11 +112,16 @@ class Hsm:
             self.requests_rejected += 1
             raise
         self.requests_handled += 1
+        observer = self._observer
+        if observer.active:
+            observer.record("hsm", f"{request_flow(request)}/request", encode_request(request))
         pending_crash = False
         try:
             response = self._execute(request)
         except _CrashAfterAnswer as crash:
             response, pending_crash = crash.response, True
+        if observer.active:
+            observer.record("hsm", f"{request_flow(request)}/response", encode_response(response))
         sealed = seal_response(response_key, response, self._rng)
         if pending_crash:
             self.crash()

@@ -20,6 +20,12 @@ voted for its own command, with a result computed on a copy of its vault;
 ``serve-before-catch-up`` serves right after phase 1 and resumes as soon as the command is
 chosen, computing the result on its (possibly stale) vault without applying the slots
 before it.
+
+With a ``party_observer`` (``impl.observe``; the keyword ``observer`` is the consensus
+monitor's) the replica records, as party ``hsm``, each opened request (its
+``impl.wire`` encoding, ``<flow>/request``) and each answer before it is sealed
+(``<flow>/response``). The operator's view of the peer traffic is recorded by whoever
+carries it (``impl.sim.world``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from impl.crypto.symmetric import Rng
 from impl.errors import HsmUnavailable, VaultError
 from impl.hsm import HsmConfig, RecordView
 from impl.messages import Response
+from impl.observe import NO_OBSERVER, observer_or_null, request_flow
+from impl.observe import Observer as PartyObserver
 from impl.ota import sign_answer
 from impl.peer import PeerChannel
 from impl.peer_messages import Noop, PeerMessage, Proposal, Snapshot
@@ -61,6 +69,7 @@ from impl.vault import (
     Vault,
     VaultRecord,
 )
+from impl.wire import encode_request, encode_response
 
 #: Sends sealed replica-to-replica bytes: (from, to, data, label). The label is the
 #: simulator's ghost summary of the message for the trace (``describe``); a real network
@@ -134,8 +143,13 @@ class _Run:
     procedure: Procedure | None = None
     slot: int = -1
     charge_slot: int = -1
+    #: ghost: the request's flow and who records the answer (``impl.observe``)
+    flow: str = ""
+    observer: PartyObserver = NO_OBSERVER
 
     def answer(self, response: Response, rng: Rng) -> None:
+        if self.observer.active:
+            self.observer.record("hsm", f"{self.flow}/response", encode_response(response))
         sealed = seal_response(self.response_key, response, rng)
         self.reply(sealed, Backing(self.request_id, self.slot, self.charge_slot))
 
@@ -187,8 +201,10 @@ class HsmReplica:
         hsm_config: HsmConfig | None = None,
         observer: Observer | None = None,
         fleet_id: bytes = b"vaultbench-fleet",
+        party_observer: PartyObserver | None = None,
     ) -> None:
         self.index = index
+        self._party_observer = observer_or_null(party_observer)
         self.name = f"hsm[{index}]"
         self.hsm_config = hsm_config or HsmConfig()
         self._keys = keys
@@ -304,7 +320,18 @@ class HsmReplica:
             self.requests_rejected += 1
             raise
         self.requests_handled += 1
-        run = _Run(self._rng.random_bytes(16), response_key, reply, self._generation)
+        flow = request_flow(request)
+        watcher = self._party_observer
+        if watcher.active:
+            watcher.record("hsm", f"{flow}/request", encode_request(request))
+        run = _Run(
+            self._rng.random_bytes(16),
+            response_key,
+            reply,
+            self._generation,
+            flow=flow,
+            observer=watcher,
+        )
 
         def start(result: object) -> None:
             if isinstance(result, Lost) or run.generation != self._generation:

@@ -14,6 +14,10 @@ file of epoch e in namespace N has digest d". What it checks before signing is i
 Every statement signed is appended to the witness's ``AuditLog``. A refusal, under
 either policy and for any reason, happens before signing and changes nothing: no
 signature is made and nothing is logged.
+
+With an ``observer`` (``impl.observe``) the witness records what it sees: the statement
+bytes it signs (``witness/statement``) and, under ``vetting``, the evidence it is shown
+(``witness/evidence``: bytes as given, or an object's ``encode()``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Final, Protocol
 from impl.auditlog import AuditLog, SignedStatement, sign_entry
 from impl.crypto.ed25519 import SigningKey
 from impl.errors import ConfigError, StatementError, VaultbenchError
+from impl.observe import Observer, observer_or_null
 from impl.statement import CIPHERSUITE_ED25519_PROTOBUF, DEFAULT_NAMESPACE, SignatureMessage
 
 __all__ = [
@@ -67,7 +72,9 @@ class Witness:
         namespace: str = DEFAULT_NAMESPACE,
         *,
         evidence_verifier: EvidenceVerifier | None = None,
+        observer: Observer | None = None,
     ) -> None:
+        self._observer = observer_or_null(observer)
         if policy not in WITNESS_POLICIES:
             raise ConfigError(
                 f"witness policy: expected one of {WITNESS_POLICIES}, found {policy!r}"
@@ -123,6 +130,7 @@ class Witness:
         self._log.check(message)
         if self._policy == "vetting":
             self._vet(message.digest, evidence)
+        self._observer.record("witness", "witness/statement", message.encode())
         statement = sign_entry(message, self._signing_key)
         self._log.append(statement)
         return statement
@@ -132,6 +140,8 @@ class Witness:
             raise VettingRefusedError(
                 f"vetting witness: no deployment evidence for digest {digest.hex()}"
             )
+        if self._observer.active:
+            self._observer.record("witness", "witness/evidence", _evidence_bytes(evidence))
         verifier = self._evidence_verifier
         assert verifier is not None  # the constructor guarantees it under vetting
         try:
@@ -143,3 +153,15 @@ class Witness:
 
     def __repr__(self) -> str:
         return f"Witness(policy={self._policy!r}, namespace={self._namespace!r}, log={self._log!r})"
+
+
+def _evidence_bytes(evidence: object) -> bytes:
+    """What the witness is shown, as bytes: the bytes themselves, or ``encode()``'s."""
+    if isinstance(evidence, bytes | bytearray):
+        return bytes(evidence)
+    encode = getattr(evidence, "encode", None)
+    if callable(encode):
+        data = encode()
+        if isinstance(data, bytes):
+            return data
+    return repr(evidence).encode()

@@ -17,6 +17,13 @@ Everything that is not the replicas' own code is simulated here, from one seed:
 
 The world reports every event it processes to a ``listener`` (the trace) and every
 replica observation (votes, applies, snapshots) to the ``Monitor`` of ``impl.sim.checks``.
+
+With a ``party_observer`` (``impl.observe``, I1) the world records what the operator
+sees: every sealed request its front end receives and every answer (or ``ota`` response
+frame) it returns, under the flow the client tagged (``<flow>/request``,
+``<flow>/response``); the bundle it serves (``bundle``); and every replica-to-replica
+envelope it carries, dropped ones included (``peer/message``). The replicas get the same
+observer for what the HSMs see.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from impl.consensus import ConsensusConfig, Observation
 from impl.crypto.symmetric import SeededRng
 from impl.errors import ConfigError, FleetUnavailable, HsmUnavailable, VaultbenchError
 from impl.hsm import HsmConfig
+from impl.observe import Observer as PartyObserver
+from impl.observe import observer_or_null
 from impl.ota import ResponseFrame
 from impl.peer_messages import DurableState
 from impl.replica import Backing, FleetKeys, HsmReplica, NotLeader, provision_fleet
@@ -111,8 +120,12 @@ class World:
         store_factory: Callable[[int], ReplicaStore] | None = None,
         keys: Sequence[FleetKeys] | None = None,
         bundle: bytes | None = None,
+        party_observer: PartyObserver | None = None,
     ) -> None:
         self.seed = seed
+        self._party_observer = observer_or_null(party_observer)
+        #: ghost: the flow of each call in flight, to label its answer (``impl.observe``)
+        self._flows: dict[int, str | None] = {}
         self.config = consensus or ConsensusConfig()
         self.hsm_config = hsm_config or HsmConfig()
         self.network = network or NetworkConfig()
@@ -154,6 +167,7 @@ class World:
                 rng=SeededRng(seed * 1_000_003 + i + 1),
                 hsm_config=self.hsm_config,
                 observer=observer,
+                party_observer=self._party_observer,
             )
             for i in range(n)
         ]
@@ -266,6 +280,7 @@ class World:
         if kind == "reply":
             assert item.backing is not None
             self._replies[item.a] = (item.data, item.backing)
+            self._party_observer.relayed_response(self._flows.get(item.a), item.data)
             self._emit("answer", f"hsm[{item.b}]", f"call {item.a}")
             if self.on_reply is not None:
                 self.on_reply(item.a)
@@ -292,6 +307,7 @@ class World:
         return delay
 
     def _send_peer(self, src: int, dst: int, data: bytes, label: str = "") -> None:
+        self._party_observer.record("operator", "peer/message", data)
         net = self.network
         if net.drop and self.random.random() < net.drop:
             self._push(self.now + self._delay(), "drop", src, dst, label=label)
@@ -340,6 +356,8 @@ class World:
         """send_request: hand sealed bytes to the front end; returns the call's number."""
         self._next_call += 1
         call = self._next_call
+        if self._party_observer.active:
+            self._flows[call] = self._party_observer.relayed_request(data)
         self._push(self.now + self._delay(), "request", call, self.leader_hint, data)
         return call
 
@@ -347,6 +365,7 @@ class World:
         """hello: the validation bundle the fleet serves (``ota`` mode)."""
         if self.bundle is None:
             raise ConfigError("this fleet serves no validation bundle")
+        self._party_observer.record("operator", "bundle", self.bundle)
         return self.bundle
 
     def take_reply(self, call: int) -> tuple[bytes, Backing] | None:
