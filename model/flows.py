@@ -258,7 +258,7 @@ def build(scenario: Scenario) -> System:
     attestation = Sig(VENDOR, Pub(FLEET))
     if scenario.policy == "vetting":
         system.add("witness/evidence", attestation, "witness")
-    system.add("bundle", bundle, "operator", "device", "storage", "witness", "vendor")
+    system.add("bundle", bundle, "operator", "device")
 
     if scenario.threshold is not None:
         _threshold(system, scenario, root)
@@ -283,7 +283,7 @@ def _password(system: System, scenario: Scenario, root: Term) -> None:
     _round_trip(system, "begin-recovery", FLEET, "hsm", tup(USER), tup(REGISTRATION, SALT))
     _round_trip(system, "recover-password", FLEET, "hsm", tup(USER, REGISTRATION, access), root)
     system.give("hsm", record)
-    system.add("peer/message", Enc(REPLICATION, record), "operator", "hsm")
+    system.add("peer/message", Enc(REPLICATION, record), "operator")
     # The HSM releases the secret to whoever proves the password (online guesses: I3).
     system.oracles.append(Rule("hsm-release", root, (access,)))
     if scenario.variant == "password-to-relay":
@@ -311,7 +311,7 @@ def _password(system: System, scenario: Scenario, root: Term) -> None:
         suffix="next",
     )
     system.give("hsm-next", record_next)
-    system.add("peer/message", Enc(REPLICATION_NEXT, record_next), "operator", "hsm-next")
+    system.add("peer/message", Enc(REPLICATION_NEXT, record_next), "operator")
     system.oracles.append(Rule("hsm-release", root, (access_next,)))
 
 
@@ -326,7 +326,7 @@ def _passkey(system: System, root: Term) -> None:
     )
     record = tup(USER, Pub(CREDENTIAL), PRF_SALT, SERVER_SHARE)
     system.give("hsm", record)
-    system.add("peer/message", Enc(REPLICATION, record), "operator", "hsm")
+    system.add("peer/message", Enc(REPLICATION, record), "operator")
     # The HSM releases S to whoever asserts with the credential's key.
     system.oracles.append(Rule("hsm-release", SERVER_SHARE, (CREDENTIAL,)))
 

@@ -592,3 +592,28 @@ def test_encodings_find_a_secret_inside_base64_at_every_offset(secret: bytes) ->
             text = encode(b"\x01" * offset + secret + b"\x02" * 5)
             assert any(form in text for form in forms), (offset, encode)
     assert secret.hex().encode() in forms
+
+
+def test_the_model_lists_exactly_the_flows_the_implementation_sends(harness: Run) -> None:
+    """The knowledge model (model.flows) gives each party exactly the labels the real run
+    recorded, so the model cannot omit a message the implementation sends."""
+    from model.flows import METHODS, Scenario, build
+
+    listed: dict[str, set[str]] = {}
+    for method in METHODS:
+        for policy in ("log-only", "vetting"):
+            system = build(Scenario(method=method, mode="ota", policy=policy))
+            for party in system.scenario.parties:
+                if party == "device":
+                    continue  # the impl records what others see, not the user's phone
+                name = "hsm" if party.startswith("hsm") else party
+                listed.setdefault(name, set()).update(system.labels(party))
+    recorded = {party: set(harness.observer.labels(party)) for party in harness.observer.parties()}
+    assert recorded == {party: labels for party, labels in listed.items() if labels}
+
+
+def test_the_leaking_label_is_in_the_model_only_under_its_variant() -> None:
+    from model.flows import Scenario, build
+
+    assert "relay/access-key" not in build(Scenario()).labels("operator")
+    assert "relay/access-key" in build(Scenario(variant="password-to-relay")).labels("operator")
