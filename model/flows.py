@@ -147,9 +147,8 @@ class Scenario:
         return ("device", *NON_HSM_PARTIES, *self.hsm_parties)
 
     def describe(self) -> str:
-        parts = [self.method, f"{self.mode} mode"]
+        parts = [self.method, f"{self.mode} mode", f"{self.policy} witness"]
         if self.mode == "ota":
-            parts.append(f"{self.policy} witness")
             parts.append("client attestation " + ("on" if self.attests else "off"))
         if self.threshold is not None:
             parts.append(f"threshold {self.threshold[0]}/{self.threshold[1]}")
@@ -401,6 +400,17 @@ def _rogue_fleet(system: System, scenario: Scenario, root: Term) -> None:
     system.oracles.append(Rule("client-accepts-fleet", ACCEPTED_ROGUE, checks))
     # What the client sends to the fleet it accepted: its next registration.
     key = _response_key("rogue")
+    if scenario.threshold is not None:
+        # Each datacenter's fleet is rogue too (the same rules accept them): the client
+        # runs the OPRF with the attacker's key and sends each its share.
+        t, n = scenario.threshold
+        access = kdf("threshold-oprf", PASSWORD, ROGUE)
+        for i in range(1, n + 1):
+            proof = kdf("dc-proof", access, Atom(f"dc{i}"))
+            payload_i = tup(USER, kdf("verifier", proof), Share(root, i, t, n))
+            sent_i = Hpke(Pub(ROGUE), tup(_response_key(f"rogue:dc{i}"), payload_i))
+            system.oracles.append(Rule("client-sends-to-accepted-fleet", sent_i, (ACCEPTED_ROGUE,)))
+        return
     if scenario.method == "password":
         payload: Term = tup(USER, SALT_NEXT, kdf("argon2id", PASSWORD, SALT_NEXT), root)
     elif scenario.method == "passkey":

@@ -193,7 +193,7 @@ def universe(terms: Iterable[Term], oracles: Iterable[Rule] = ()) -> frozenset[T
 
 def _rebuild_leaves(term: Term) -> tuple[frozenset[Term], frozenset[Atom]]:
     """The non-guessable leaves and the guessable atoms needed to rebuild ``term`` by
-    synthesis alone (descending through ``Kdf``, ``Tup``, ``Pub``)."""
+    synthesis alone (descending through ``Kdf`` and ``Tup``; anything else is a leaf)."""
     if isinstance(term, Atom):
         return (
             (frozenset(), frozenset({term})) if term.guessable else (frozenset({term}), frozenset())
@@ -360,5 +360,5 @@ DEDUCTION_RULES: Final = (
     "public-key",
     "derive",
     "guess-offline",
-    "combine-t-shares",
+    "combine-<t>-shares",
 )

@@ -343,3 +343,33 @@ def test_output_does_not_depend_on_the_hash_seed() -> None:
         assert done.returncode == EXIT_VIOLATED, done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]
+
+
+def test_check_includes_i1_for_every_method_and_mode() -> None:
+    from vaultbench.cli import run_check
+
+    outcome = run_check(None, 10, 1, 10, 1, part="knowledge")
+    rows = [row for row in outcome.rows if row.invariant.startswith("I1")]
+    assert len(rows) == 8
+    assert all(row.result == "PASS" for row in rows)
+    assert outcome.ok
+
+
+@pytest.mark.parametrize(
+    ("variant", "party"),
+    [
+        ("password-to-relay", "operator"),
+        ("root-key-in-header", "storage"),
+        ("pin-only-key", "storage"),
+        ("no-client-attestation", "operator"),
+    ],
+)
+def test_check_fails_i1_on_each_knowledge_variant_with_a_derivation(
+    variant: str, party: str
+) -> None:
+    from vaultbench.cli import run_check
+
+    outcome = run_check(variant, 10, 1, 10, 1, part="knowledge")
+    failed = [row for row in outcome.rows if row.result == "FAIL"]
+    assert [row.obligation.split(" alone")[0] for row in failed] == [party]
+    assert any(f"{party} learns the root key" in text for text in outcome.counterexamples)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from model.bundles import BUNDLE_VARIANT_NAMES
+from model.flows import KNOWLEDGE_VARIANTS
 from model.variants import FLEET_VARIANT_NAMES
 from model.vault import DEFAULT_MAX_ATTEMPTS, VARIANTS, Method, VaultConfig
 
@@ -99,7 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--variant",
-        choices=sorted([*VARIANTS, *FLEET_VARIANT_NAMES, *BUNDLE_VARIANT_NAMES, I5_VARIANT]),
+        choices=sorted(
+            {
+                *VARIANTS,
+                *FLEET_VARIANT_NAMES,
+                *BUNDLE_VARIANT_NAMES,
+                I5_VARIANT,
+                *KNOWLEDGE_VARIANTS,
+            }
+        ),
         help="run against an unsafe variant of the vault or the fleet (expect exit 1)",
     )
     check.add_argument(
@@ -140,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--part",
-        choices=["all", "vault", "fleet", "keys"],
+        choices=["all", "vault", "fleet", "keys", "knowledge"],
         default="all",
         help="check only the single-copy vault, only the fleet, only the fleet keys "
-        "(bundles, I4/I5/I7), or everything (default all)",
+        "(bundles, I4/I5/I7), only who can decrypt (I1), or everything (default all)",
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -188,7 +197,7 @@ def run_check(
     part: str = "all",
 ) -> CheckOutcome:
     """run_check: the single-copy vault (I3), then the fleet (I2, I3 under consensus, I6)."""
-    from vaultbench import bundle_check, fleet_check
+    from vaultbench import bundle_check, fleet_check, i1_check
 
     vault_variant = variant if variant in VARIANTS else None
     # The simulator and the fleet walk run the vault's and the fleet's variants only.
@@ -196,6 +205,8 @@ def run_check(
     outcome = CheckOutcome()
     if part in ("all", "vault"):
         outcome = run_vault_check(vault_variant, max_attempts, seed, steps, walks)
+    if part in ("all", "knowledge"):
+        i1_check.check_i1(outcome, variant)
     if part in ("all", "keys"):
         bundle_check.check_bundle_proofs(outcome, variant)
         bundle_check.check_guess_budget(outcome, variant)
