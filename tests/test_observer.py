@@ -4,8 +4,10 @@ secret reaches a non-HSM party, and each leaking client variant does leak.
 
 The harness runs, with one observer: every method (key64, recovery-code, password,
 passkey) enrolled, backed up (through the storage provider), recovered with a wrong guess
-and then the right one, on a single HSM and on a simulated fleet in ``ota`` mode; a
-rotation from epoch 1 to 2; and the ceremonies with a ``vetting`` witness.
+and then the right one, on a single HSM, on a simulated fleet in ``ota`` mode and, after a
+crash of its leader, in ``pinned`` mode (the replicas' network drops, duplicates and
+delays messages throughout); a rotation from epoch 1 to 2; and the ceremonies with a
+``vetting`` witness.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 from impl.attestation import VendorAttestationVerifier
 from impl.auditlog import AuditLog
 from impl.blob import decrypt_backup, read_header
-from impl.bundle import ClientTrust, MemoryEpochStore, encode_bundle
+from impl.bundle import ClientTrust, MemoryEpochStore, PinnedFleet, encode_bundle
 from impl.ceremony import (
     DEFAULT_FIRMWARE,
     LOG_ORIGIN,
@@ -48,6 +50,7 @@ from impl.codes import (
 from impl.consensus import ConsensusConfig
 from impl.crypto.symmetric import Argon2Params, SeededRng
 from impl.errors import BlobAuthenticationError, ConfigError
+from impl.fleetkeys import encode_fleet_key_file
 from impl.hsm import Hsm
 from impl.messages import (
     BeginRecovery,
@@ -69,11 +72,11 @@ from impl.observe import (
     Sighting,
     encodings,
 )
-from impl.ota import OtaEndpoint, decode_frame
+from impl.ota import OtaEndpoint, PinnedEndpoint, decode_frame
 from impl.passkey import DEFAULT_RP_ID, SoftwareAuthenticator
 from impl.redact import Secret
 from impl.session import open_response, seal_request
-from impl.sim.world import World
+from impl.sim.world import NetworkConfig, World
 from impl.statement import key_id
 from impl.wire import decode_request, decode_response
 
@@ -143,9 +146,12 @@ def _trust() -> ClientTrust:
 
 
 def _world(deployment: Deployment, seed: int, observer: Observer) -> World:
+    # Faults on the replicas' network: lost, duplicated and late messages (a crash is
+    # injected by the harness), so retransmissions and catch-up are observed too.
     world = World(
         seed,
         ConsensusConfig(),
+        network=NetworkConfig(drop=0.05, duplicate=0.05, reorder=0.1),
         keys=deployment.hsm_keys,
         bundle=encode_bundle(deployment.bundle),
         party_observer=observer,
@@ -299,6 +305,22 @@ def _harness() -> Run:
         return Client(user, endpoint, key, config=FAST, rng=rng, epoch=1, observer=observer)
 
     mover = _every_method(fleet, storage, run, "fleet", 50)
+
+    # A crash of the epoch-1 leader: the fleet elects another and carries on.
+    leader = old.leader()
+    assert leader is not None
+    old.crash(leader)
+
+    # Pinned mode: an app that ships epoch 1's fleet-key file.
+    pinned = PinnedEndpoint(old.endpoint, PinnedFleet.from_file(encode_fleet_key_file(first.file)))
+
+    def pinned_client(user: str) -> Client:
+        rng = SeededRng(user.encode())
+        key = pinned.fleet_public_key
+        return Client(user, pinned, key, config=FAST, rng=rng, observer=observer)
+
+    _every_method(pinned_client, storage, run, "pinned", 60)
+    old.restart(leader)
     target = OtaEndpoint(new.hello, new.endpoint, _trust(), epochs)
     link = FleetLink(target.connect().epoch, target.fleet_public_key, target)
     moved = mover.recover_password(
@@ -356,7 +378,7 @@ def test_the_canary_search_finds_what_the_hsm_legitimately_sees(harness: Run) ->
         canary = next(c for c in harness.canaries if c.name == name)
         assert observer.leaks(canary.data, "hsm"), name
         assert not observer.leaks(canary.data, "operator"), name
-    assert len(observer.sightings("storage")) == 8  # four methods, two deployments
+    assert len(observer.sightings("storage")) == 12  # four methods, three deployments
 
 
 def test_each_party_saw_exactly_the_expected_labels(harness: Run) -> None:
