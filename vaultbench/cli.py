@@ -1,12 +1,16 @@
 """vaultbench.cli: the workbench's command line.
 
 ``vaultbench check`` proves the invariants on the model with Z3 (I3 for the single-copy
-vault; I2, I3 under consensus and I6 for the fleet), runs seeded conformance walks of the
-implementation against the model and a short fault-injection simulation of the fleet;
+vault; I1 for who can decrypt; I4, I5 and I7 for the fleet keys; I2, I3 under consensus
+and I6 for the fleet), runs seeded conformance walks of the implementation against the
+model and a short fault-injection simulation of the fleet; it is the command a CI job
+runs: ``--junit FILE`` and ``--save-counterexamples FILE`` write reports
+(``vaultbench.junit``), ``--config FILE`` describes another fleet and campaign and
+``--thorough`` lengthens the campaigns (``vaultbench.checkconfig``);
 ``vaultbench simulate`` runs the fleet's deterministic simulator; ``vaultbench demo``
 tells one method's story end to end, on one HSM or (``--fleet``) on five. Exit codes: 0
 every invariant holds, 1 an invariant is violated (the counterexample is printed), 2
-usage error.
+usage error (for ``check``, also a configuration file that fails validation).
 """
 
 from __future__ import annotations
@@ -15,13 +19,21 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from model.bundles import BUNDLE_VARIANT_NAMES
 from model.flows import KNOWLEDGE_VARIANTS
 from model.variants import FLEET_VARIANT_NAMES
 from model.vault import DEFAULT_MAX_ATTEMPTS, VARIANTS, Method, VaultConfig
+from vaultbench.checkconfig import (
+    DEFAULT_QUORUM,
+    DEFAULT_REPLICAS,
+    THOROUGH,
+    THOROUGH_I2_DEPTH,
+    thorough_i3_depth,
+)
 
 I5_VARIANT = "migrate-on-server-request"
 EXIT_OK = 0
@@ -38,11 +50,47 @@ class Row:
     detail: str = ""
 
 
+class RowNotes(list[str]):
+    """RowNotes: a list of texts (counterexamples, reproducer commands) that remembers,
+    for each text appended, the row it was appended after: the check helpers append a
+    failing row and then its counterexample, so that row is the one it belongs to."""
+
+    def __init__(self, rows: list[Row], texts: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._rows = rows
+        #: for each text, the index of its row (-1: appended before any row)
+        self.row_of: list[int] = []
+        self.extend(texts)
+
+    def append(self, text: str, /) -> None:
+        super().append(text)
+        self.row_of.append(len(self._rows) - 1)
+
+    def extend(self, texts: Iterable[str], /) -> None:
+        for text in texts:
+            self.append(text)
+
+
 @dataclass
 class CheckOutcome:
     rows: list[Row] = field(default_factory=list)
     counterexamples: list[str] = field(default_factory=list)
     reproduce: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.counterexamples = RowNotes(self.rows, self.counterexamples)
+        self.reproduce = RowNotes(self.rows, self.reproduce)
+
+    def notes_by_row(self) -> dict[int, tuple[list[str], list[str]]]:
+        """The counterexamples and reproducer commands of each row that has any, by row
+        index in row order (-1: texts appended before the first row)."""
+        notes: dict[int, tuple[list[str], list[str]]] = {}
+        for column, texts in enumerate((self.counterexamples, self.reproduce)):
+            linked = isinstance(texts, RowNotes) and len(texts.row_of) == len(texts)
+            rows = texts.row_of if isinstance(texts, RowNotes) and linked else [-1] * len(texts)
+            for text, index in zip(texts, rows, strict=True):
+                notes.setdefault(index, ([], []))[column].append(text)
+        return dict(sorted(notes.items()))
 
     @property
     def ok(self) -> bool:
@@ -96,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         "counterexample, sanity reachability) and seeded conformance walks. The fleet: I2 "
         "quorum-safety (Paxos in EPR for any number of replicas, the configured quorums), "
         "I3 under consensus and I6 durability (parametric obligations, BMC), a short "
-        "simulation with every fault and a walk of the fleet against the model.",
+        "simulation with every fault and a walk of the fleet against the model. The keys: "
+        "I4 bundle-authenticity and I7 fleet-transparency per corrupted party, I5 "
+        "guess-budget (obligations, BMC, a simulated rotation). Who can decrypt: I1 "
+        "no-single-party-decrypts per method and fleet-key mode. Exit 0: every invariant "
+        "holds; 1: one is violated (counterexamples printed); 2: usage or configuration "
+        "error (nothing runs).",
     )
     check.add_argument(
         "--variant",
@@ -111,41 +164,49 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         help="run against an unsafe variant of the vault or the fleet (expect exit 1)",
     )
+    # The sizes default to None so that a flag given on the command line can be told from
+    # one left out: a flag wins over --thorough and --config (checkconfig.resolve_campaign).
     check.add_argument(
         "--max-attempts",
         type=_positive,
-        default=DEFAULT_MAX_ATTEMPTS,
-        help="the attempt limit (default %(default)s)",
+        default=None,
+        help=f"the attempt limit (default {DEFAULT_MAX_ATTEMPTS})",
     )
     check.add_argument(
         "--seed",
         type=_seed,
-        default=1,
+        default=None,
         help="first seed of the conformance walks, the simulations and the fleet walk (default 1)",
     )
     check.add_argument(
-        "--steps", type=_positive, default=300, help="steps of each conformance walk (default 300)"
+        "--steps",
+        type=_positive,
+        default=None,
+        help="steps of each conformance walk (default 300; --thorough 1000)",
     )
     check.add_argument(
         "--walks",
         type=_positive,
-        default=4,
-        help="conformance walks, seeds SEED..SEED+WALKS-1 (default 4)",
+        default=None,
+        help="conformance walks, seeds SEED..SEED+WALKS-1 (default 4; --thorough 16)",
     )
     check.add_argument(
         "--sim-seeds",
         type=_at_least(0),
-        default=2,
-        help="simulation runs with every fault, seeds SEED.. (default 2)",
+        default=None,
+        help="simulation runs with every fault, seeds SEED.. (default 2; --thorough 8)",
     )
     check.add_argument(
-        "--sim-steps", type=_positive, default=1000, help="events per simulation (default 1000)"
+        "--sim-steps",
+        type=_positive,
+        default=None,
+        help="events per simulation (default 1000; --thorough 3000)",
     )
     check.add_argument(
         "--fleet-walk-steps",
         type=_at_least(0),
-        default=40,
-        help="steps of the fleet's conformance walk (default 40; 0 skips it)",
+        default=None,
+        help="steps of the fleet's conformance walk (default 40, --thorough 200; 0 skips it)",
     )
     check.add_argument(
         "--part",
@@ -155,6 +216,38 @@ def build_parser() -> argparse.ArgumentParser:
         "(bundles, I4/I5/I7), only who can decrypt (I1), or everything (default all)",
     )
     check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.add_argument(
+        "--thorough",
+        action="store_true",
+        help="longer campaigns, for a nightly job (minutes, not seconds): at least "
+        f"{THOROUGH['walks']} conformance walks of {THOROUGH['steps']} steps, "
+        f"{THOROUGH['sim_seeds']} simulations of {THOROUGH['sim_steps']} events, a fleet "
+        f"walk of {THOROUGH['fleet_walk_steps']} steps; the vault's I3 BMC to depth "
+        f"2*MAX_ATTEMPTS+3 and the fleet's I2 (Paxos) BMC to depth {THOROUGH_I2_DEPTH}. "
+        "The other BMC depths (I3/I6 on the fleet, I4, I5, I7) are fixed by their proofs. "
+        "A size flag given explicitly still wins",
+    )
+    check.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML file describing another fleet and campaign ([fleet] replicas, quorum; "
+        "[vault] max_attempts; [keys] modes, witness_policy, client_attestation; "
+        "[knowledge] threshold; [campaign] seed, walks, steps, sim_seeds, sim_steps, "
+        "fleet_walk_steps); flags given explicitly win. Which keys reach which rows: "
+        "docs/running.rst. An unknown key or a bad value exits 2 before anything runs",
+    )
+    check.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML to FILE: one testsuite per invariant, one testcase per "
+        "row, a <failure> with the counterexample for each failing row",
+    )
+    check.add_argument(
+        "--save-counterexamples",
+        metavar="FILE",
+        help="also write every counterexample (invariant, obligation, text, reproducer "
+        "command) to FILE as JSON; an empty list when every invariant holds",
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -176,11 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import coalitions, evidence, rotate, simulate
+    from vaultbench import coalitions, evidence, mutants, rotate, simulate
 
     simulate.add_parser(commands)
     rotate.add_parser(commands)
     coalitions.add_parser(commands)
+    mutants.add_parser(commands)
     evidence.add_parsers(commands)
     return parser
 
@@ -195,8 +289,18 @@ def run_check(
     sim_steps: int = 1000,
     fleet_walk_steps: int = 40,
     part: str = "all",
+    *,
+    replicas: int = DEFAULT_REPLICAS,
+    quorum: int = DEFAULT_QUORUM,
+    thorough: bool = False,
 ) -> CheckOutcome:
-    """run_check: the single-copy vault (I3), then the fleet (I2, I3 under consensus, I6)."""
+    """run_check: the single-copy vault (I3), who can decrypt (I1), the fleet keys (I4, I5,
+    I7), then the fleet (I2, I3 under consensus, I6).
+
+    ``replicas`` and ``quorum`` size the I2 row for the configured fleet (the
+    ``minority-quorum`` variant uses ``replicas // 2``); ``thorough`` deepens the BMCs whose
+    depth the proofs take as a parameter (the single-copy vault's I3, the fleet's I2).
+    """
     from vaultbench import bundle_check, fleet_check, i1_check
 
     vault_variant = variant if variant in VARIANTS else None
@@ -204,7 +308,8 @@ def run_check(
     running_variant = variant if variant in (*VARIANTS, *FLEET_VARIANT_NAMES) else None
     outcome = CheckOutcome()
     if part in ("all", "vault"):
-        outcome = run_vault_check(vault_variant, max_attempts, seed, steps, walks)
+        depth = thorough_i3_depth(max_attempts) if thorough else None
+        outcome = run_vault_check(vault_variant, max_attempts, seed, steps, walks, depth)
     if part in ("all", "knowledge"):
         i1_check.check_i1(outcome, variant)
     if part in ("all", "keys"):
@@ -213,10 +318,16 @@ def run_check(
         bundle_check.check_rotation(outcome, variant, seed)
     if part not in ("all", "fleet"):
         return outcome
-    fleet_check.check_i2(outcome, variant)
-    quorum = 2 if variant == "minority-quorum" else 3
+    consensus_variant = variant if variant in fleet_check.CONSENSUS_VARIANTS else None
+    if thorough and consensus_variant is None:
+        from proofs.paxos_i2 import check_i2
+
+        fleet_check._i2_rows(outcome, check_i2(None, max_depth=THOROUGH_I2_DEPTH))
+    else:
+        fleet_check.check_i2(outcome, variant)
+    chosen_quorum = replicas // 2 if variant == "minority-quorum" else quorum
     fleet_check.check_quorum_config(
-        outcome, 5, quorum, beyond_budget=variant == "rollback-beyond-budget"
+        outcome, replicas, chosen_quorum, beyond_budget=variant == "rollback-beyond-budget"
     )
     fleet_check.check_fleet_proofs(outcome, variant)
     if sim_seeds:
@@ -227,15 +338,23 @@ def run_check(
 
 
 def run_vault_check(
-    variant: str | None, max_attempts: int, seed: int, steps: int, walks: int
+    variant: str | None,
+    max_attempts: int,
+    seed: int,
+    steps: int,
+    walks: int,
+    bmc_depth: int | None = None,
 ) -> CheckOutcome:
-    """run_vault_check: I3 on the single-copy vault: Z3 and the conformance walks."""
+    """run_vault_check: I3 on the single-copy vault: Z3 and the conformance walks.
+
+    ``bmc_depth`` bounds the BMC and the sanity queries (default ``max_attempts + 3``).
+    """
     from proofs.vault_i3 import check_i3
     from vaultbench.conformance import render_op, run_walk
 
     outcome = CheckOutcome()
     config = VaultConfig(max_attempts=max_attempts, variant=variant)
-    report = check_i3(config)
+    report = check_i3(config, max_depth=bmc_depth)
     inv = "I3 attempt-limit"
     for obligation in report.obligations:
         outcome.rows.append(Row(inv, obligation.name, obligation.status, obligation.seconds))
@@ -298,8 +417,10 @@ def run_vault_check(
     return outcome
 
 
-def _print_table(outcome: CheckOutcome, variant: str | None) -> None:
+def _print_table(outcome: CheckOutcome, variant: str | None, thorough: bool = False) -> None:
     title = f"{variant} (unsafe variant)" if variant else "safe vault and fleet"
+    if thorough:
+        title += ", thorough"
     print(f"vaultbench check — {title}")
     widths = (26, 46, 11)
     header = ("invariant", "obligation", "result")
@@ -326,6 +447,76 @@ def _print_table(outcome: CheckOutcome, variant: str | None) -> None:
         print("VIOLATED: " + ", ".join(outcome.violated))
 
 
+def _check(args: argparse.Namespace) -> int:
+    """``vaultbench check``: resolve the configuration, run, print, write the reports."""
+    from vaultbench.checkconfig import CheckConfig, ConfigError, load_config, resolve_campaign
+    from vaultbench.junit import write_counterexamples, write_junit
+
+    def usage_error(message: str) -> int:
+        print(f"vaultbench check: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        config = CheckConfig() if args.config is None else load_config(args.config)
+    except ConfigError as exc:
+        return usage_error(str(exc))
+    for option, target in (
+        ("--junit", args.junit),
+        ("--save-counterexamples", args.save_counterexamples),
+    ):
+        if target is not None and not Path(target).resolve().parent.is_dir():
+            return usage_error(f"{option} {target}: no such directory")
+    for note in config.not_applied():
+        print(f"vaultbench check: note: {note}", file=sys.stderr)
+
+    flags = {
+        "max_attempts": args.max_attempts,
+        "seed": args.seed,
+        "walks": args.walks,
+        "steps": args.steps,
+        "sim_seeds": args.sim_seeds,
+        "sim_steps": args.sim_steps,
+        "fleet_walk_steps": args.fleet_walk_steps,
+    }
+    campaign = resolve_campaign(flags, config, args.thorough)
+    outcome = run_check(
+        args.variant,
+        campaign.max_attempts,
+        campaign.seed,
+        campaign.steps,
+        campaign.walks,
+        campaign.sim_seeds,
+        campaign.sim_steps,
+        campaign.fleet_walk_steps,
+        args.part,
+        replicas=config.replicas,
+        quorum=config.quorum,
+        thorough=args.thorough,
+    )
+    if args.json:
+        document = {
+            "variant": args.variant,
+            "max_attempts": campaign.max_attempts,
+            "thorough": args.thorough,
+            "config": None if args.config is None else config.to_json(),
+            "ok": outcome.ok,
+            "rows": [row.__dict__ for row in outcome.rows],
+            "counterexamples": list(outcome.counterexamples),
+            "reproduce": list(outcome.reproduce),
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        _print_table(outcome, args.variant, args.thorough)
+    try:
+        if args.junit is not None:
+            write_junit(args.junit, outcome, args.variant)
+        if args.save_counterexamples is not None:
+            write_counterexamples(args.save_counterexamples, outcome, args.variant)
+    except OSError as exc:
+        return usage_error(f"cannot write {exc.filename}: {exc.strerror or exc}")
+    return EXIT_OK if outcome.ok else EXIT_VIOLATED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -334,35 +525,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
 
     if args.command == "check":
-        outcome = run_check(
-            args.variant,
-            args.max_attempts,
-            args.seed,
-            args.steps,
-            args.walks,
-            args.sim_seeds,
-            args.sim_steps,
-            args.fleet_walk_steps,
-            args.part,
-        )
-        if args.json:
-            document = {
-                "variant": args.variant,
-                "max_attempts": args.max_attempts,
-                "ok": outcome.ok,
-                "rows": [row.__dict__ for row in outcome.rows],
-                "counterexamples": outcome.counterexamples,
-                "reproduce": outcome.reproduce,
-            }
-            print(json.dumps(document, indent=2))
-        else:
-            _print_table(outcome, args.variant)
-        return EXIT_OK if outcome.ok else EXIT_VIOLATED
+        return _check(args)
 
     if args.command == "simulate":
         from vaultbench import simulate
 
         return simulate.run(args)
+
+    if args.command == "mutants":
+        from vaultbench import mutants
+
+        return mutants.run(args)
 
     if args.command == "coalitions":
         from vaultbench import coalitions
