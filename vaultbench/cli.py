@@ -269,12 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import coalitions, evidence, mutants, rotate, simulate
+    from vaultbench import coalitions, evidence, mutants, rotate, simulate, site
 
     simulate.add_parser(commands)
     rotate.add_parser(commands)
     coalitions.add_parser(commands)
     mutants.add_parser(commands)
+    site.add_parser(commands)
     evidence.add_parsers(commands)
     return parser
 
@@ -531,6 +532,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vaultbench import simulate
 
         return simulate.run(args)
+
+    if args.command == "site":
+        from vaultbench import site
+
+        return site.run(args)
 
     if args.command == "mutants":
         from vaultbench import mutants
