@@ -76,6 +76,19 @@ MAX_CHAINS: Final = 1 + MAX_REPLICAS
 MAX_LABEL_BYTES: Final = 64
 MAX_CHAIN_BYTES: Final = 32 * 1024
 
+#: The unsafe client variants ``ClientTrust.variant`` can switch on, each skipping exactly
+#: one check of ``verify_bundle`` (the mutation matrix's implementation side: ``vaultbench
+#: mutants``). The names mirror ``model.bundles.BUNDLE_VARIANTS`` (impl/ does not import
+#: model/); ``countersign-file-not-signature`` is not here, the operator counter-signs the
+#: witness signature as Meta's verifier checks.
+IMPL_BUNDLE_VARIANTS: Final = (
+    "accept-one-signature",  # skips 6, the operator counter-signature
+    "no-epoch-check",  # skips 8, no rollback
+    "no-file-epoch-check",  # skips 7, statement epoch = file epoch
+    "no-digest-check",  # skips 3, statement digest = SHA-256 of the file
+    "skip-config-check",  # skips 9, majority configuration
+)
+
 # --- the failed checks, in the order verify_bundle runs them -------------------------------
 
 
@@ -296,15 +309,27 @@ class AttestationVerifier(Protocol):
 class ClientTrust:
     """What an ``ota`` client pins: witness keys by key id, the operator's key, the
     namespace, and whether (and how) it checks vendor attestation itself. A witness key
-    pinned under a key id that is not its own is a ``ConfigError``."""
+    pinned under a key id that is not its own is a ``ConfigError``.
+
+    ``variant`` (default ``None``, the safe client) names an **unsafe** client of
+    ``IMPL_BUNDLE_VARIANTS`` that skips one of ``verify_bundle``'s checks. It exists only
+    for the mutation matrix (``vaultbench mutants``, detector ``bundle-attack``) and its
+    tests, which show each such client accepting a bundle the safe one refuses; no real
+    client sets it. Any other value is a ``ConfigError``."""
 
     witness_keys: Mapping[int, VerifyKey]
     operator_key: VerifyKey
     namespace: str = DEFAULT_NAMESPACE
     client_attestation: bool = True
     attestation_verifier: AttestationVerifier | None = None
+    variant: str | None = None
 
     def __post_init__(self) -> None:
+        if self.variant is not None and self.variant not in IMPL_BUNDLE_VARIANTS:
+            raise ConfigError(
+                f"client variant: expected None or one of {', '.join(IMPL_BUNDLE_VARIANTS)}, "
+                f"found {self.variant!r}"
+            )
         pinned: dict[int, VerifyKey] = {}
         for kid, key in self.witness_keys.items():
             if not isinstance(key, VerifyKey):
@@ -475,7 +500,15 @@ def verify_bundle(
     ``BundleError``: format, namespace, digest, witness key id, witness signature,
     counter-signature, epoch match, no rollback, majority configuration, answering
     replica in the file, vendor attestation. Only when all pass is the epoch recorded in
-    ``epochs``; a refused bundle leaves the store as it was."""
+    ``epochs``; a refused bundle leaves the store as it was.
+
+    With ``trust.variant`` set (an unsafe variant, for the mutation matrix only) exactly
+    one check is skipped: ``accept-one-signature`` skips 6 (counter-signature),
+    ``no-file-epoch-check`` 7 (statement epoch = file epoch), ``no-epoch-check`` 8 (no
+    rollback), ``no-digest-check`` 3 (digest) and ``skip-config-check`` 9 (majority). The
+    epoch recorded and checked for rollback is always the file's; ``no-epoch-check``
+    accepts an epoch below the store's without recording it (a store never goes down)."""
+    variant = trust.variant
     # 1. format: the bundle framing, the statement and the file, all strict.
     data = encode_bundle(bundle) if isinstance(bundle, ValidationBundle) else bundle
     decoded = decode_bundle(data)
@@ -499,7 +532,7 @@ def verify_bundle(
         )
     # 3. digest.
     file_digest = digest(decoded.file_bytes)
-    if statement.digest != file_digest:
+    if variant != "no-digest-check" and statement.digest != file_digest:
         raise DigestMismatch(
             f"statement digest {statement.digest.hex()[:16]}… is not SHA-256 of the file "
             f"({file_digest.hex()[:16]}…)"
@@ -515,24 +548,26 @@ def verify_bundle(
     except StatementError as exc:
         raise WitnessSignatureInvalid(str(exc)) from None
     # 6. operator counter-signature over the witness signature bytes.
-    try:
-        trust.operator_key.verify(decoded.counter_signature, decoded.witness_signature)
-    except CryptoError:
-        raise CounterSignatureInvalid(
-            f"the operator counter-signature over the witness signature of epoch "
-            f"{statement.epoch} does not verify under the pinned operator key"
-        ) from None
+    if variant != "accept-one-signature":
+        try:
+            trust.operator_key.verify(decoded.counter_signature, decoded.witness_signature)
+        except CryptoError:
+            raise CounterSignatureInvalid(
+                f"the operator counter-signature over the witness signature of epoch "
+                f"{statement.epoch} does not verify under the pinned operator key"
+            ) from None
     # 7. statement epoch = file epoch.
-    if statement.epoch != file.epoch:
+    if variant != "no-file-epoch-check" and statement.epoch != file.epoch:
         raise EpochMismatch(
             f"statement epoch {statement.epoch} is not the file's epoch {file.epoch}"
         )
     # 8. no rollback.
     highest = epochs.highest()
-    if file.epoch < highest:
+    if variant != "no-epoch-check" and file.epoch < highest:
         raise EpochRollback(f"epoch {file.epoch} is below the accepted epoch {highest}")
     # 9. majority configuration.
-    _check_majority(file)
+    if variant != "skip-config-check":
+        _check_majority(file)
     # 10. the answering replica is in the file.
     if answering_replica_key is not None:
         _check_replica(file, answering_replica_key)
@@ -548,6 +583,10 @@ def verify_bundle(
             trust.attestation_verifier.verify(file, decoded.chains)
         except AttestationError as exc:
             raise AttestationRejected(f"attestation: {exc}") from exc
+    if file.epoch < highest:  # only the no-epoch-check variant gets here
+        # The store never goes down: this unsafe client accepts the older epoch without
+        # recording it.
+        return AcceptedFleet(file, file_digest, statement, decoded.key_id)
     epochs.accept(file.epoch)
     return AcceptedFleet(file, file_digest, statement, decoded.key_id)
 

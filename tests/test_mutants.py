@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from impl.bundle import IMPL_BUNDLE_VARIANTS
 from impl.client import LEAK_VARIANTS
 from model.budget import BUDGET_VARIANT_NAMES
 from model.bundles import BUNDLE_COMBINATIONS, BUNDLE_VARIANT_NAMES
@@ -158,10 +159,32 @@ def test_every_variant_is_catalogued_and_has_a_proof() -> None:
         assert "proof" in kinds, variant
         if "run" not in kinds:
             no_run.append(variant)
-    # The implementation's bundle verifier has no switch for these: proofs only.
-    assert set(no_run) == (set(BUNDLE_VARIANT_NAMES) | set(BUNDLE_COMBINATIONS)) - {
-        "no-client-attestation"
+    # Every bundle variant has a client switch in impl.bundle (ClientTrust.variant, or
+    # client_attestation) except the equivalent mutant, which the implementation does not
+    # have, alone or in its combination: proofs only.
+    assert set(no_run) == {"countersign-file-not-signature", *BUNDLE_COMBINATIONS}
+    for variant in IMPL_BUNDLE_VARIANTS:
+        assert any(d.name == "bundle-attack" and d.applies(variant) for d in DETECTORS)
+
+
+def test_the_bundle_attack_catches_each_client_variant_and_passes_the_safe_one() -> None:
+    matrix = run_matrix(IMPL_BUNDLE_VARIANTS, ["bundle-attack"], QUICK, jobs=1)
+    safe = matrix.safe.findings["bundle-attack"]
+    assert safe.result == "missed"
+    assert "refuses all 5 attacks" in safe.evidence
+    steps = {row.variant: row.findings["bundle-attack"].trace for row in matrix.rows}
+    assert steps == {
+        "accept-one-signature": 4,
+        "no-epoch-check": 2,
+        "no-file-epoch-check": 3,
+        "no-digest-check": 3,
+        "skip-config-check": 3,
     }
+    for row in matrix.rows:
+        finding = row.findings["bundle-attack"]
+        assert finding.caught, finding
+        assert "client attestation on" in finding.evidence
+    assert matrix.ok
 
 
 def test_the_command_prints_json_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

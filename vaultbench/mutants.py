@@ -16,8 +16,10 @@ Z3 proofs (kind ``proof``)
 Runs of the implementation (kind ``run``)
     ``walk`` (``vaultbench.conformance``: seeded walks of the HSM against the model),
     ``fleet-walk`` (``vaultbench.fleet_conformance``), ``sim`` (``impl.sim.campaign``,
-    every fault), ``rotation`` (``impl.sim.rotation``) and ``attack`` (the attacks of
-    ``tests/test_observer.py`` and a rogue-fleet rotation, run on the real client).
+    every fault), ``rotation`` (``impl.sim.rotation``), ``attack`` (the attacks of
+    ``tests/test_observer.py`` and a rogue-fleet rotation, run on the real client) and
+    ``bundle-attack`` (one corrupted party's bundle against the real ``ota`` client with
+    one of ``impl.bundle.IMPL_BUNDLE_VARIANTS`` switched on, and against the safe one).
 
 For each (variant, detector) pair the command records whether the detector caught the
 variant, how long it took, the length of the shortest trace it found and one line of
@@ -39,12 +41,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Final, Literal
 
+from impl.bundle import IMPL_BUNDLE_VARIANTS
 from impl.client import LEAK_VARIANTS
 from model.budget import BUDGET_VARIANT_NAMES
 from model.bundles import BUNDLE_COMBINATIONS, BUNDLE_VARIANT_NAMES, bundle_variant
@@ -54,7 +57,9 @@ from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from model.vault import VARIANTS as VAULT_VARIANTS
 
 if TYPE_CHECKING:
+    from impl.bundle import AcceptedFleet, ClientTrust, ValidationBundle
     from impl.client import Client
+    from impl.errors import BundleError
     from impl.hsm import Hsm
     from impl.observe import BlobStorage, Observer
     from proofs.bundle_i4_i7 import BundleReport
@@ -862,6 +867,259 @@ def _attack(variant: str | None, budget: Budget) -> Finding:
     return _missed(variant, name, clock(), "; ".join(failed))
 
 
+# The bundle attacks: one per unsafe client of ``impl.bundle.IMPL_BUNDLE_VARIANTS``, each
+# within [3/6]'s threat model (at most one of operator, witness, vendor corrupted; the
+# network always the attacker's). A deployment of two genuine epochs (the real ceremony,
+# a log-only witness, the vendor's attestation chains) is made, the client accepts them in
+# order, then the corrupted party builds its bundle from what it holds. The safe client
+# must refuse it with the check the variant skips; the variant's client accepts it.
+# Client attestation stays on in every attack: each re-uses keys the vendor attested.
+
+
+@dataclass(frozen=True)
+class BundleAttack:
+    """BundleAttack: one attack bundle against the ``ota`` client.
+
+    ``history`` are the genuine bundles the client accepted before; ``refusal`` the name
+    of the ``BundleError`` the safe client must raise (the check ``variant`` skips);
+    ``steps`` what the attacker and the client do; ``harm`` what acceptance means."""
+
+    variant: str
+    corrupted: str
+    refusal: str
+    steps: tuple[str, ...]
+    history: tuple[ValidationBundle, ...]
+    bundle: ValidationBundle
+    trust: ClientTrust
+    harm: str
+
+
+def bundle_attack(variant: str) -> BundleAttack:
+    """bundle_attack: the attack that separates the ``variant`` client (one of
+    ``IMPL_BUNDLE_VARIANTS``) from the safe one. Deterministic; about 50 ms."""
+    from dataclasses import replace as with_fields
+
+    from impl.attestation import VendorAttestationVerifier
+    from impl.auditlog import AuditLog
+    from impl.bundle import ClientTrust, ValidationBundle
+    from impl.ceremony import DEFAULT_FIRMWARE, LOG_ORIGIN, Parties, deployed_at, run_ceremony
+    from impl.fleetkeys import FleetKeyFile, digest, encode_fleet_key_file
+    from impl.statement import (
+        CIPHERSUITE_ED25519_PROTOBUF,
+        SignatureMessage,
+        key_id,
+        sign_statement,
+    )
+    from impl.witness import Witness
+
+    if variant not in IMPL_BUNDLE_VARIANTS:
+        raise ValueError(f"no bundle attack for {variant!r}; known: {IMPL_BUNDLE_VARIANTS}")
+    parties = Parties.from_seed(41)
+    log = AuditLog(LOG_ORIGIN, parties.witness, statement_key=parties.witness.public_key())
+    one = run_ceremony(parties, log, epoch=1, seed=41)
+    two = run_ceremony(parties, log, epoch=2, seed=41)
+    witness_key = parties.witness.public_key()
+    trust = ClientTrust(
+        witness_keys={key_id(witness_key): witness_key},
+        operator_key=parties.operator.public_key(),
+        client_attestation=True,
+        attestation_verifier=VendorAttestationVerifier(
+            parties.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), deployed_at(3)
+        ),
+    )
+    at3 = int(deployed_at(3).timestamp() * 1000)
+    relabel = "re-labels epoch 1's fleet-key file (its keys, vendor-attested) with a new fleet id"
+
+    def logged_and_countersigned(
+        file: FleetKeyFile, chains: Mapping[str, bytes]
+    ) -> ValidationBundle:
+        """The honest log-only witness signs and logs ``file`` at the log's next epoch
+        (3); the corrupted operator counter-signs."""
+        file_bytes = encode_fleet_key_file(file)
+        signed = Witness(parties.witness, log, "log-only").sign(3, digest(file_bytes), at3)
+        return ValidationBundle(
+            file_bytes,
+            signed.message,
+            signed.signature,
+            signed.key_id,
+            parties.operator.sign(signed.signature),
+            chains,
+        )
+
+    if variant == "accept-one-signature":
+        forged = with_fields(one.file, fleet_id="fleet-3-witness", epoch=3)
+        file_bytes = encode_fleet_key_file(forged)
+        statement = SignatureMessage(
+            CIPHERSUITE_ED25519_PROTOBUF, forged.namespace, at3, 3, digest(file_bytes)
+        )
+        witness_signature = sign_statement(statement, parties.witness)
+        bundle = ValidationBundle(
+            file_bytes,
+            statement,
+            witness_signature,
+            key_id(witness_key),
+            parties.witness.sign(witness_signature),  # no operator key: garbage
+            one.bundle.chains,
+        )
+        return BundleAttack(
+            variant,
+            "witness",
+            "CounterSignatureInvalid",
+            (
+                f"the corrupted witness {relabel} and epoch 3",
+                "it signs a statement of epoch 3 for that file and does not log it",
+                "it fills the counter-signature with its own signature (it has no operator key)",
+                "the network serves the bundle to the client, which is on epoch 2",
+            ),
+            (one.bundle, two.bundle),
+            bundle,
+            trust,
+            "the client moves to an epoch 3 the operator never approved and the log does not "
+            "hold, chosen by the witness alone",
+        )
+    if variant == "no-epoch-check":
+        return BundleAttack(
+            variant,
+            "operator",
+            "EpochRollback",
+            (
+                "the corrupted operator keeps epoch 1's genuine bundle",
+                "it serves it to the client, which has accepted epoch 2",
+            ),
+            (one.bundle, two.bundle),
+            one.bundle,
+            trust,
+            "the client goes back from epoch 2 to epoch 1's retired fleet (a rollback)",
+        )
+    if variant == "no-file-epoch-check":
+        forged = with_fields(one.file, fleet_id="fleet-2-relabelled", epoch=2)
+        return BundleAttack(
+            variant,
+            "operator",
+            "EpochMismatch",
+            (
+                f"the corrupted operator {relabel} and epoch field 2 (a new digest)",
+                "the honest log-only witness signs and logs that digest at its next epoch, 3",
+                "the operator counter-signs the witness signature and serves the bundle",
+            ),
+            (one.bundle, two.bundle),
+            logged_and_countersigned(forged, one.bundle.chains),
+            trust,
+            "under the witness's epoch-3 statement the client accepts a file that says "
+            "epoch 2 and lists epoch 1's retired keys",
+        )
+    if variant == "no-digest-check":
+        forged = with_fields(one.file, fleet_id="fleet-2-substituted", epoch=2)
+        bundle = with_fields(
+            two.bundle, file_bytes=encode_fleet_key_file(forged), chains=one.bundle.chains
+        )
+        return BundleAttack(
+            variant,
+            "operator",
+            "DigestMismatch",
+            (
+                "the corrupted operator takes epoch 2's genuine statement and both signatures",
+                f"it substitutes a file it {relabel.removeprefix('re-labels ')} and epoch 2 "
+                "for epoch 2's file",
+                "it serves the bundle to the client, which is on epoch 1",
+            ),
+            (one.bundle,),
+            bundle,
+            trust,
+            "the client accepts for epoch 2 a file that is not the one the witness signed "
+            "and logged (I4 and I7)",
+        )
+    minority = with_fields(two.file, fleet_id="fleet-3-minority", epoch=3, quorum=1)
+    return BundleAttack(
+        variant,
+        "operator",
+        "ConfigurationRejected",
+        (
+            "the corrupted operator writes epoch 2's keys (vendor-attested) as epoch 3 with "
+            "quorum 1 of 5",
+            "the honest log-only witness signs and logs it at its next epoch, 3",
+            "the operator counter-signs the witness signature and serves the bundle",
+        ),
+        (one.bundle, two.bundle),
+        logged_and_countersigned(minority, two.bundle.chains),
+        trust,
+        "the client accepts a fleet whose quorums need not meet (quorum 1 of 5): the "
+        "operator can fork the guess counter across replicas",
+    )
+
+
+def run_bundle_attack(attack: BundleAttack, variant: str | None) -> AcceptedFleet | BundleError:
+    """run_bundle_attack: a new client (``variant``, or the safe one) accepts the attack's
+    history, then is shown the attack bundle; what it accepts, or its refusal."""
+    from dataclasses import replace as with_fields
+
+    from impl.bundle import MemoryEpochStore, verify_bundle
+    from impl.errors import BundleError
+
+    trust = with_fields(attack.trust, variant=variant)
+    epochs = MemoryEpochStore()
+    for genuine in attack.history:
+        verify_bundle(genuine, trust, epochs)
+    try:
+        return verify_bundle(attack.bundle, trust, epochs)
+    except BundleError as refusal:
+        return refusal
+
+
+def _bundle_attack(variant: str | None, budget: Budget) -> Finding:
+    from impl.errors import BundleError
+
+    name = "bundle-attack"
+    clock = _Clock()
+    if variant is None:
+        refusals: list[str] = []
+        for rule in IMPL_BUNDLE_VARIANTS:
+            attack = bundle_attack(rule)
+            outcome = run_bundle_attack(attack, None)
+            if not isinstance(outcome, BundleError):
+                return _caught(
+                    None,
+                    name,
+                    clock(),
+                    len(attack.steps),
+                    f"the safe client accepts the {rule} attack bundle",
+                )
+            refusals.append(f"{rule}: {type(outcome).__name__}")
+        return _missed(
+            None,
+            name,
+            clock(),
+            f"the safe client refuses all {len(refusals)} attacks ({', '.join(refusals)})",
+        )
+    attack = bundle_attack(variant)
+    safe = run_bundle_attack(attack, None)
+    unsafe = run_bundle_attack(attack, variant)
+    seconds = clock()
+    if isinstance(unsafe, BundleError):
+        return _missed(
+            variant,
+            name,
+            seconds,
+            f"the {variant} client refuses the attack too: {type(unsafe).__name__}",
+        )
+    if type(safe).__name__ != attack.refusal:
+        return _missed(
+            variant,
+            name,
+            seconds,
+            f"the safe client does not refuse with {attack.refusal} "
+            f"({type(safe).__name__}): the attack does not isolate the check",
+        )
+    return _caught(
+        variant,
+        name,
+        seconds,
+        len(attack.steps),
+        f"the {attack.corrupted} alone corrupted, client attestation on: the safe client "
+        f"refuses ({attack.refusal}); the {variant} client accepts: {attack.harm}",
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # The catalogue of detectors
 
@@ -982,6 +1240,16 @@ DETECTORS: Final[tuple[Detector, ...]] = (
         _attack,
         1.0,
     ),
+    Detector(
+        "bundle-attack",
+        "run",
+        "the real ota client, then one corrupted party's bundle (vs the safe client)",
+        _in(IMPL_BUNDLE_VARIANTS),
+        "needs an impl.bundle client variant (ClientTrust.variant); there is none for "
+        "countersign-file-not-signature, alone or combined",
+        _bundle_attack,
+        0.3,
+    ),
 )
 
 DETECTOR_NAMES: Final = tuple(d.name for d in DETECTORS)
@@ -1005,8 +1273,9 @@ def _gap(row: Row, kind: Kind) -> str:
         return f"no {kind} selected ({', '.join(could)} would apply)"
     if kind == "run" and (variant in BUNDLE_VARIANT_NAMES or variant in BUNDLE_COMBINATIONS):
         return (
-            "no run can express it: impl.bundle.verify_bundle has no switch for it (its one "
-            "knob is client attestation)"
+            "no run can express it: impl.bundle has no countersign-file-not-signature client "
+            "(its operator counter-signs the witness signature); the no-file-epoch-check "
+            "client's run is that variant's, not this one's"
         )
     return f"no {kind} can express it"
 
