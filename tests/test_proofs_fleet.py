@@ -268,7 +268,7 @@ def test_unknown_variant_is_refused() -> None:
         check_fleet("no-such-variant")
 
 
-def test_check_all_fleet_is_fast_enough() -> None:
-    reports, seconds = all_reports()
+def test_check_all_fleet_covers_every_variant() -> None:
+    # Run time is measured by `vaultbench check` and the benchmarks, never asserted here.
+    reports, _seconds = all_reports()
     assert [r.variant for r in reports] == [None, *FLEET_VARIANT_NAMES]
-    assert seconds < 30, f"check_all_fleet took {seconds:.1f} s"
