@@ -2,7 +2,7 @@
 
 Plain values. ``impl.wire`` gives each one a canonical byte encoding and a strict decoder;
 ``impl.session`` seals requests to the fleet's HPKE key and responses to the fresh
-response key a request carries. Fields that are secrets are ``Secret``s, so a repr of a
+response key a request carries. Fields that are secrets are ``Secret`` values, so a repr of a
 message never shows them.
 """
 

@@ -14,22 +14,22 @@ no-op whose ``active`` is False, so a hook that must encode something first test
 Parties (``PARTIES``) and labels (``LABELS``) are closed lists, so a model can list them
 too and a new flow cannot slip by unlisted (``record`` refuses anything else):
 
-=========================  ============================================================
-label                      who records it, and what
-=========================  ============================================================
-``backup/blob``            storage: each backup blob it stores (``BlobStorage``)
-``<flow>/request``         operator: the sealed request it relays; hsm: the opened
-                           request (``impl.wire.encode_request``)
-``<flow>/response``        operator: the sealed answer (or ``ota`` response frame) it
-                           relays; hsm: the answer before sealing (``encode_response``)
-``bundle``                 operator: the validation bundle it builds and serves
-``peer/message``           operator: every replica-to-replica envelope it carries
-``ceremony/fleet-key-file`` operator (publishes it) and witness (signs its digest)
-``witness/statement``      witness: the statement bytes it signs
-``witness/evidence``       witness, ``vetting`` policy only: the evidence it checks
-``vendor/attestation``     vendor: each public key its devices attest
-``relay/access-key``       operator, unsafe ``password-to-relay`` client only
-=========================  ============================================================
+===========================  ============================================================
+label                        who records it, and what
+===========================  ============================================================
+``backup/blob``              storage: each backup blob it stores (``BlobStorage``)
+``<flow>/request``           operator: the sealed request it relays; hsm: the opened
+                             request (``impl.wire.encode_request``)
+``<flow>/response``          operator: the sealed answer (or ``ota`` response frame) it
+                             relays; hsm: the answer before sealing (``encode_response``)
+``bundle``                   operator: the validation bundle it builds and serves
+``peer/message``             operator: every replica-to-replica envelope it carries
+``ceremony/fleet-key-file``  operator (publishes it) and witness (signs its digest)
+``witness/statement``        witness: the statement bytes it signs
+``witness/evidence``         witness, ``vetting`` policy only: the evidence it checks
+``vendor/attestation``       vendor: each public key its devices attest
+``relay/access-key``         operator, unsafe ``password-to-relay`` client only
+===========================  ============================================================
 
 ``<flow>`` is the request's type (``request_flow``): ``register-password``,
 ``register-passkey``, ``begin-recovery``, ``recover-password``, ``recover-passkey``,
