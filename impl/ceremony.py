@@ -46,7 +46,7 @@ from typing import Final
 
 from impl.attestation import VendorAttestationVerifier, attest_fleet, fleet_key_entries
 from impl.auditlog import AuditLog, SignedStatement
-from impl.bundle import ValidationBundle, encode_bundle
+from impl.bundle import ClientTrust, ValidationBundle, encode_bundle
 from impl.crypto.ed25519 import SigningKey
 from impl.crypto.hpke import KemChoice
 from impl.crypto.symmetric import SeededRng, hkdf_sha256
@@ -63,7 +63,7 @@ from impl.fleetkeys import (
 from impl.hsm import HsmConfig
 from impl.observe import Observer, observer_or_null
 from impl.replica import FleetKeys, provision_fleet
-from impl.statement import DEFAULT_NAMESPACE
+from impl.statement import DEFAULT_NAMESPACE, key_id
 from impl.witness import Witness
 
 LOG_ORIGIN: Final = "witness.example/vaultbench-fleet-keys"
@@ -191,6 +191,48 @@ class Deployment:
 def deployed_at(epoch: int) -> dt.datetime:
     """deployed_at: the simulated time of epoch ``epoch``'s ceremony."""
     return GENESIS + epoch * EPOCH_SPACING
+
+
+def client_trust(
+    parties: Parties, epoch: int, *, client_attestation: bool = True, variant: str | None = None
+) -> ClientTrust:
+    """client_trust: what an ``ota`` app ships for these parties: the witness's key under
+    its key id, the operator's key, and the vendor root with the allowed firmware, checked
+    at the time of epoch ``epoch``'s ceremony (``deployed_at``)."""
+    witness = parties.witness.public_key()
+    return ClientTrust(
+        witness_keys={key_id(witness): witness},
+        operator_key=parties.operator.public_key(),
+        client_attestation=client_attestation,
+        attestation_verifier=VendorAttestationVerifier(
+            parties.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), deployed_at(epoch)
+        ),
+        variant=variant,
+    )
+
+
+def witness_log(parties: Parties) -> AuditLog:
+    """witness_log: the witness's empty audit log, its statements signed by the witness."""
+    return AuditLog(LOG_ORIGIN, parties.witness, statement_key=parties.witness.public_key())
+
+
+def deploy_epochs(
+    parties: Parties,
+    epochs: int,
+    *,
+    replicas: int = 5,
+    seed: int = 1,
+    policy: str = "log-only",
+    observer: Observer | None = None,
+) -> tuple[Deployment, ...]:
+    """deploy_epochs: the ceremonies of epochs ``1 .. epochs`` into one witness log."""
+    log = witness_log(parties)
+    return tuple(
+        run_ceremony(
+            parties, log, epoch=e, replicas=replicas, seed=seed, policy=policy, observer=observer
+        )
+        for e in range(1, epochs + 1)
+    )
 
 
 def run_ceremony(

@@ -17,18 +17,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from impl.attestation import VendorAttestationVerifier
-from impl.auditlog import AuditLog
 from impl.blob import decrypt_backup, read_header
 from impl.bundle import ClientTrust, MemoryEpochStore, PinnedFleet, encode_bundle
-from impl.ceremony import (
-    DEFAULT_FIRMWARE,
-    LOG_ORIGIN,
-    Deployment,
-    Parties,
-    deployed_at,
-    run_ceremony,
-)
+from impl.ceremony import Deployment, Parties, client_trust, deploy_epochs
 from impl.client import (
     LEAK_VARIANTS,
     Client,
@@ -77,7 +68,6 @@ from impl.passkey import DEFAULT_RP_ID, SoftwareAuthenticator
 from impl.redact import Secret
 from impl.session import open_response, seal_request
 from impl.sim.world import NetworkConfig, World
-from impl.statement import key_id
 from impl.wire import decode_request, decode_response
 
 FAST = ClientConfig(argon2=Argon2Params.FAST)
@@ -135,14 +125,7 @@ PARTIES_ = Parties.from_seed(31)
 
 
 def _trust() -> ClientTrust:
-    witness = PARTIES_.witness.public_key()
-    return ClientTrust(
-        witness_keys={key_id(witness): witness},
-        operator_key=PARTIES_.operator.public_key(),
-        attestation_verifier=VendorAttestationVerifier(
-            PARTIES_.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), deployed_at(2)
-        ),
-    )
+    return client_trust(PARTIES_, 2)
 
 
 def _world(deployment: Deployment, seed: int, observer: Observer) -> World:
@@ -277,11 +260,7 @@ def _harness() -> Run:
         run.add("password bytes", secret.encode(), hsm_may_see=False)
 
     # The ceremonies, with a vetting witness.
-    log = AuditLog(LOG_ORIGIN, PARTIES_.witness, statement_key=PARTIES_.witness.public_key())
-    first, second = (
-        run_ceremony(PARTIES_, log, epoch=e, seed=31, policy="vetting", observer=observer)
-        for e in (1, 2)
-    )
+    first, second = deploy_epochs(PARTIES_, 2, seed=31, policy="vetting", observer=observer)
 
     # A single HSM behind the operator's relay.
     hsm = Hsm(rng=SeededRng(3), observer=observer)

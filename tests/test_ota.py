@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from impl.attestation import VendorAttestationVerifier
 from impl.auditlog import AuditLog
 from impl.bundle import (
     ClientTrust,
@@ -17,11 +16,11 @@ from impl.bundle import (
     encode_bundle,
 )
 from impl.ceremony import (
-    DEFAULT_FIRMWARE,
     LOG_ORIGIN,
     Deployment,
     Parties,
-    deployed_at,
+    client_trust,
+    deploy_epochs,
     run_ceremony,
 )
 from impl.client import Client, ClientConfig, Recovered, WrongGuess
@@ -30,30 +29,15 @@ from impl.crypto.symmetric import Argon2Params, SeededRng
 from impl.errors import BundleError
 from impl.ota import OtaEndpoint, ReplicaSignatureInvalid, ResponseFrame, decode_frame
 from impl.sim.world import World
-from impl.statement import key_id
 
 PARTIES = Parties.from_seed(4)
 
 
-def _deployments() -> tuple[Deployment, Deployment]:
-    log = AuditLog(LOG_ORIGIN, PARTIES.witness, statement_key=PARTIES.witness.public_key())
-    first = run_ceremony(PARTIES, log, epoch=1, replicas=5, seed=4)
-    second = run_ceremony(PARTIES, log, epoch=2, replicas=5, seed=4)
-    return first, second
-
-
-FIRST, SECOND = _deployments()
+FIRST, SECOND = deploy_epochs(PARTIES, 2, seed=4)
 
 
 def _trust() -> ClientTrust:
-    witness = PARTIES.witness.public_key()
-    return ClientTrust(
-        witness_keys={key_id(witness): witness},
-        operator_key=PARTIES.operator.public_key(),
-        attestation_verifier=VendorAttestationVerifier(
-            PARTIES.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), deployed_at(2)
-        ),
-    )
+    return client_trust(PARTIES, 2)
 
 
 def _world(deployment: Deployment) -> World:

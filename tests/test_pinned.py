@@ -12,14 +12,13 @@ from collections.abc import Callable
 
 import pytest
 
-from impl.auditlog import AuditLog
 from impl.bundle import (
     PinnedFleet,
     UnknownReplica,
     encode_bundle,
     make_bundle,
 )
-from impl.ceremony import LOG_ORIGIN, Deployment, Parties, deployed_at, run_ceremony
+from impl.ceremony import Deployment, Parties, deploy_epochs, deployed_at
 from impl.client import Client, ClientConfig, Recovered, WrongGuess
 from impl.consensus import ConsensusConfig
 from impl.crypto.symmetric import Argon2Params, SeededRng
@@ -42,14 +41,7 @@ from impl.sim.world import World
 PARTIES = Parties.from_seed(5)
 
 
-def _deployments() -> tuple[Deployment, Deployment]:
-    log = AuditLog(LOG_ORIGIN, PARTIES.witness, statement_key=PARTIES.witness.public_key())
-    first = run_ceremony(PARTIES, log, epoch=1, replicas=5, seed=5)
-    second = run_ceremony(PARTIES, log, epoch=2, replicas=5, seed=5)
-    return first, second
-
-
-FIRST, SECOND = _deployments()
+FIRST, SECOND = deploy_epochs(PARTIES, 2, seed=5)
 
 
 def _pinned(deployment: Deployment) -> PinnedFleet:

@@ -9,17 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from impl.attestation import VendorAttestationVerifier
-from impl.auditlog import AuditLog
 from impl.bundle import ClientTrust, MemoryEpochStore, encode_bundle
-from impl.ceremony import (
-    DEFAULT_FIRMWARE,
-    LOG_ORIGIN,
-    Deployment,
-    Parties,
-    deployed_at,
-    run_ceremony,
-)
+from impl.ceremony import Deployment, Parties, client_trust, deploy_epochs
 from impl.client import (
     Client,
     ClientConfig,
@@ -53,7 +44,6 @@ from impl.service import retire_proof
 from impl.session import open_response, seal_request
 from impl.sim.rotation import ROTATION_FAULTS, RotationConfig, run_rotation
 from impl.sim.world import World
-from impl.statement import key_id
 from impl.store import MemoryLog
 from impl.vault import (
     ConsumeAttempt,
@@ -361,25 +351,11 @@ def test_the_encoder_refuses_a_record_retired_but_not_destroyed() -> None:
 PARTIES = Parties.from_seed(12)
 
 
-def _deployments() -> tuple[Deployment, Deployment]:
-    log = AuditLog(LOG_ORIGIN, PARTIES.witness, statement_key=PARTIES.witness.public_key())
-    first = run_ceremony(PARTIES, log, epoch=1, replicas=5, seed=12)
-    second = run_ceremony(PARTIES, log, epoch=2, replicas=5, seed=12)
-    return first, second
-
-
-FIRST, SECOND = _deployments()
+FIRST, SECOND = deploy_epochs(PARTIES, 2, seed=12)
 
 
 def _trust() -> ClientTrust:
-    witness = PARTIES.witness.public_key()
-    return ClientTrust(
-        witness_keys={key_id(witness): witness},
-        operator_key=PARTIES.operator.public_key(),
-        attestation_verifier=VendorAttestationVerifier(
-            PARTIES.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), deployed_at(2)
-        ),
-    )
+    return client_trust(PARTIES, 2)
 
 
 def _world(deployment: Deployment, seed: int) -> World:

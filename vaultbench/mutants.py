@@ -760,17 +760,14 @@ def _attack_rogue_fleet(attestation: bool) -> Attack:
     """The operator deploys a fleet of its own keys (no pinned vendor attests them); the
     log-only witness signs and logs it; the operator counter-signs it and serves it as
     a rotation; the client registers its password there; the operator opens it."""
-    from impl.attestation import VendorAttestationVerifier
-    from impl.auditlog import AuditLog
-    from impl.bundle import ClientTrust, MemoryEpochStore, encode_bundle, verify_bundle
+    from impl.bundle import MemoryEpochStore, encode_bundle, verify_bundle
     from impl.ceremony import (
         CERT_LIFETIME,
-        DEFAULT_FIRMWARE,
         GENESIS,
-        LOG_ORIGIN,
         Parties,
-        deployed_at,
+        client_trust,
         run_ceremony,
+        witness_log,
     )
     from impl.client import Client, ClientConfig
     from impl.consensus import ConsensusConfig
@@ -781,20 +778,11 @@ def _attack_rogue_fleet(attestation: bool) -> Attack:
     from impl.ota import OtaEndpoint
     from impl.session import open_request
     from impl.sim.world import World
-    from impl.statement import key_id
 
     parties = Parties.from_seed(41)
-    log = AuditLog(LOG_ORIGIN, parties.witness, statement_key=parties.witness.public_key())
+    log = witness_log(parties)
     genuine = run_ceremony(parties, log, epoch=1, seed=41)
-    witness = parties.witness.public_key()
-    trust = ClientTrust(
-        witness_keys={key_id(witness): witness},
-        operator_key=parties.operator.public_key(),
-        client_attestation=attestation,
-        attestation_verifier=VendorAttestationVerifier(
-            parties.vendor.root_der(), frozenset({DEFAULT_FIRMWARE}), deployed_at(2)
-        ),
-    )
+    trust = client_trust(parties, 2, client_attestation=attestation)
     epochs = MemoryEpochStore()
     verify_bundle(genuine.bundle, trust, epochs)  # the client is on the genuine epoch 1
     # The operator's own HSMs, certified by a vendor root of its own making.

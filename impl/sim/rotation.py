@@ -48,10 +48,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from impl.attestation import VendorAttestationVerifier
-from impl.auditlog import AuditLog
-from impl.bundle import ClientTrust, EpochRollback, MemoryEpochStore, encode_bundle
-from impl.ceremony import DEFAULT_FIRMWARE, LOG_ORIGIN, Parties, deployed_at, run_ceremony
+from impl.bundle import EpochRollback, MemoryEpochStore, encode_bundle
+from impl.ceremony import Parties, client_trust, run_ceremony, witness_log
 from impl.client import (
     Client,
     ClientConfig,
@@ -81,7 +79,6 @@ from impl.ota import OtaEndpoint, decode_frame
 from impl.redact import Secret
 from impl.session import open_response, seal_request
 from impl.sim.world import NetworkConfig, World
-from impl.statement import key_id
 from impl.vault import VaultPolicy
 
 ROTATION_FAULTS = ("crash", "drop", "lose-answer")
@@ -187,17 +184,8 @@ class Rotation:
         self.violations: list[RotationViolation] = []
         self.step = 0
         self._parties = Parties.from_seed(config.seed)
-        witness = self._parties.witness.public_key()
-        self._log = AuditLog(LOG_ORIGIN, self._parties.witness, statement_key=witness)
-        self._trust = ClientTrust(
-            witness_keys={key_id(witness): witness},
-            operator_key=self._parties.operator.public_key(),
-            attestation_verifier=VendorAttestationVerifier(
-                self._parties.vendor.root_der(),
-                frozenset({DEFAULT_FIRMWARE}),
-                deployed_at(len(EPOCHS)),
-            ),
-        )
+        self._log = witness_log(self._parties)
+        self._trust = client_trust(self._parties, len(EPOCHS))
         self._network = NetworkConfig(
             drop=0.02 if "drop" in config.faults else 0.0,
             duplicate=0.02 if "drop" in config.faults else 0.0,
