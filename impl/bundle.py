@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, NoReturn, Protocol
+from typing import Final, Literal, NoReturn, Protocol
 
 from impl.crypto.ed25519 import SigningKey, VerifyKey
 from impl.crypto.hpke import FleetPublicKey
@@ -76,18 +76,30 @@ MAX_CHAINS: Final = 1 + MAX_REPLICAS
 MAX_LABEL_BYTES: Final = 64
 MAX_CHAIN_BYTES: Final = 32 * 1024
 
-#: The unsafe client variants ``ClientTrust.variant`` can switch on, each skipping exactly
+#: The unsafe client variants ``ClientTrust.variant`` can switch on, each breaking exactly
 #: one check of ``verify_bundle`` (the mutation matrix's implementation side: ``vaultbench
 #: mutants``). The names mirror ``model.bundles.BUNDLE_VARIANTS`` (impl/ does not import
-#: model/); ``countersign-file-not-signature`` is not here, the operator counter-signs the
-#: witness signature as Meta's verifier checks.
+#: model/). ``countersign-file-not-signature`` changes a protocol, not only a client: the
+#: operator counter-signs the file's digest (``make_bundle(counter_signs="file-digest")``)
+#: and the client checks the counter-signature over the digest, not over the witness
+#: signature as Meta's verifier does.
 IMPL_BUNDLE_VARIANTS: Final = (
     "accept-one-signature",  # skips 6, the operator counter-signature
     "no-epoch-check",  # skips 8, no rollback
     "no-file-epoch-check",  # skips 7, statement epoch = file epoch
     "no-digest-check",  # skips 3, statement digest = SHA-256 of the file
     "skip-config-check",  # skips 9, majority configuration
+    "countersign-file-not-signature",  # 6 over SHA-256 of the file, not the witness signature
 )
+
+#: The combinations of ``IMPL_BUNDLE_VARIANTS`` a client can run (mirroring
+#: ``model.bundles.BUNDLE_COMBINATIONS``): each breaks only together what neither breaks
+#: alone.
+IMPL_BUNDLE_COMBINATIONS: Final = ("countersign-file-not-signature+no-file-epoch-check",)
+
+#: What the operator counter-signs: the witness's 64 signature bytes (the design), or the
+#: file's SHA-256 digest (the ``countersign-file-not-signature`` protocol, unsafe).
+CounterSigns = Literal["witness-signature", "file-digest"]
 
 # --- the failed checks, in the order verify_bundle runs them -------------------------------
 
@@ -273,10 +285,16 @@ def make_bundle(
     operator_key: SigningKey,
     timestamp_ms: int,
     chains: Mapping[str, bytes] | None = None,
+    counter_signs: CounterSigns = "witness-signature",
 ) -> ValidationBundle:
     """make_bundle: the ceremony's (and the tests') bundle for ``file``: the witness signs
     the statement (namespace and epoch of the file, digest of its canonical bytes), the
-    operator countersigns the witness's 64 signature bytes."""
+    operator countersigns the witness's 64 signature bytes (``counter_signs="file-digest"``:
+    the file's digest instead, the unsafe ``countersign-file-not-signature`` protocol)."""
+    if counter_signs not in ("witness-signature", "file-digest"):
+        raise ConfigError(
+            f"counter_signs: expected 'witness-signature' or 'file-digest', found {counter_signs!r}"
+        )
     file_bytes = encode_fleet_key_file(file)
     statement = SignatureMessage(
         CIPHERSUITE_ED25519_PROTOBUF, file.namespace, timestamp_ms, file.epoch, digest(file_bytes)
@@ -287,7 +305,9 @@ def make_bundle(
         statement=statement,
         witness_signature=witness_signature,
         key_id=key_id(witness_key.public_key()),
-        counter_signature=operator_key.sign(witness_signature),
+        counter_signature=operator_key.sign(
+            witness_signature if counter_signs == "witness-signature" else digest(file_bytes)
+        ),
         chains=dict(chains or {}),
     )
 
@@ -312,10 +332,11 @@ class ClientTrust:
     pinned under a key id that is not its own is a ``ConfigError``.
 
     ``variant`` (default ``None``, the safe client) names an **unsafe** client of
-    ``IMPL_BUNDLE_VARIANTS`` that skips one of ``verify_bundle``'s checks. It exists only
-    for the mutation matrix (``vaultbench mutants``, detector ``bundle-attack``) and its
-    tests, which show each such client accepting a bundle the safe one refuses; no real
-    client sets it. Any other value is a ``ConfigError``."""
+    ``IMPL_BUNDLE_VARIANTS`` (or of ``IMPL_BUNDLE_COMBINATIONS``) that breaks one of
+    ``verify_bundle``'s checks. It exists only for the mutation matrix (``vaultbench
+    mutants``, detector ``bundle-attack``) and its tests, which show each such client
+    accepting a bundle the safe one refuses; no real client sets it. Any other value is a
+    ``ConfigError``."""
 
     witness_keys: Mapping[int, VerifyKey]
     operator_key: VerifyKey
@@ -325,9 +346,10 @@ class ClientTrust:
     variant: str | None = None
 
     def __post_init__(self) -> None:
-        if self.variant is not None and self.variant not in IMPL_BUNDLE_VARIANTS:
+        known = (*IMPL_BUNDLE_VARIANTS, *IMPL_BUNDLE_COMBINATIONS)
+        if self.variant is not None and self.variant not in known:
             raise ConfigError(
-                f"client variant: expected None or one of {', '.join(IMPL_BUNDLE_VARIANTS)}, "
+                f"client variant: expected None or one of {', '.join(known)}, "
                 f"found {self.variant!r}"
             )
         pinned: dict[int, VerifyKey] = {}
@@ -340,6 +362,11 @@ class ClientTrust:
         if not isinstance(self.operator_key, VerifyKey):
             raise ConfigError("operator key: expected a VerifyKey")
         object.__setattr__(self, "witness_keys", MappingProxyType(pinned))
+
+    @property
+    def rules(self) -> frozenset[str]:
+        """The checks ``variant`` breaks (empty for the safe client)."""
+        return frozenset() if self.variant is None else frozenset(self.variant.split("+"))
 
 
 class EpochStore(Protocol):
@@ -502,13 +529,15 @@ def verify_bundle(
     replica in the file, vendor attestation. Only when all pass is the epoch recorded in
     ``epochs``; a refused bundle leaves the store as it was.
 
-    With ``trust.variant`` set (an unsafe variant, for the mutation matrix only) exactly
-    one check is skipped: ``accept-one-signature`` skips 6 (counter-signature),
-    ``no-file-epoch-check`` 7 (statement epoch = file epoch), ``no-epoch-check`` 8 (no
-    rollback), ``no-digest-check`` 3 (digest) and ``skip-config-check`` 9 (majority). The
-    epoch recorded and checked for rollback is always the file's; ``no-epoch-check``
-    accepts an epoch below the store's without recording it (a store never goes down)."""
-    variant = trust.variant
+    With ``trust.variant`` set (an unsafe variant, for the mutation matrix only) each of its
+    rules breaks one check: ``accept-one-signature`` skips 6 (counter-signature),
+    ``countersign-file-not-signature`` checks 6 over the file's digest instead of the
+    witness signature, ``no-file-epoch-check`` skips 7 (statement epoch = file epoch),
+    ``no-epoch-check`` 8 (no rollback), ``no-digest-check`` 3 (digest) and
+    ``skip-config-check`` 9 (majority). The epoch recorded and checked for rollback is
+    always the file's; ``no-epoch-check`` accepts an epoch below the store's without
+    recording it (a store never goes down)."""
+    rules = trust.rules
     # 1. format: the bundle framing, the statement and the file, all strict.
     data = encode_bundle(bundle) if isinstance(bundle, ValidationBundle) else bundle
     decoded = decode_bundle(data)
@@ -532,7 +561,7 @@ def verify_bundle(
         )
     # 3. digest.
     file_digest = digest(decoded.file_bytes)
-    if variant != "no-digest-check" and statement.digest != file_digest:
+    if "no-digest-check" not in rules and statement.digest != file_digest:
         raise DigestMismatch(
             f"statement digest {statement.digest.hex()[:16]}… is not SHA-256 of the file "
             f"({file_digest.hex()[:16]}…)"
@@ -548,25 +577,28 @@ def verify_bundle(
     except StatementError as exc:
         raise WitnessSignatureInvalid(str(exc)) from None
     # 6. operator counter-signature over the witness signature bytes.
-    if variant != "accept-one-signature":
+    if "accept-one-signature" not in rules:
+        over_file = "countersign-file-not-signature" in rules
+        signed = file_digest if over_file else decoded.witness_signature
         try:
-            trust.operator_key.verify(decoded.counter_signature, decoded.witness_signature)
+            trust.operator_key.verify(decoded.counter_signature, signed)
         except CryptoError:
+            what = "the file's digest" if over_file else "the witness signature"
             raise CounterSignatureInvalid(
-                f"the operator counter-signature over the witness signature of epoch "
+                f"the operator counter-signature over {what} of epoch "
                 f"{statement.epoch} does not verify under the pinned operator key"
             ) from None
     # 7. statement epoch = file epoch.
-    if variant != "no-file-epoch-check" and statement.epoch != file.epoch:
+    if "no-file-epoch-check" not in rules and statement.epoch != file.epoch:
         raise EpochMismatch(
             f"statement epoch {statement.epoch} is not the file's epoch {file.epoch}"
         )
     # 8. no rollback.
     highest = epochs.highest()
-    if variant != "no-epoch-check" and file.epoch < highest:
+    if "no-epoch-check" not in rules and file.epoch < highest:
         raise EpochRollback(f"epoch {file.epoch} is below the accepted epoch {highest}")
     # 9. majority configuration.
-    if variant != "skip-config-check":
+    if "skip-config-check" not in rules:
         _check_majority(file)
     # 10. the answering replica is in the file.
     if answering_replica_key is not None:

@@ -19,7 +19,8 @@ Runs of the implementation (kind ``run``)
     every fault), ``rotation`` (``impl.sim.rotation``), ``attack`` (the attacks of
     ``tests/test_observer.py`` and a rogue-fleet rotation, run on the real client) and
     ``bundle-attack`` (one corrupted party's bundle against the real ``ota`` client with
-    one of ``impl.bundle.IMPL_BUNDLE_VARIANTS`` switched on, and against the safe one).
+    one of ``impl.bundle.IMPL_BUNDLE_VARIANTS`` or ``IMPL_BUNDLE_COMBINATIONS`` switched
+    on, and against the safe one).
 
 For each (variant, detector) pair the command records whether the detector caught the
 variant, how long it took, the length of the shortest trace it found and one line of
@@ -47,7 +48,7 @@ from functools import cache
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Final, Literal
 
-from impl.bundle import IMPL_BUNDLE_VARIANTS
+from impl.bundle import IMPL_BUNDLE_COMBINATIONS, IMPL_BUNDLE_VARIANTS
 from impl.client import LEAK_VARIANTS
 from model.budget import BUDGET_VARIANT_NAMES
 from model.bundles import BUNDLE_COMBINATIONS, BUNDLE_VARIANT_NAMES, bundle_variant
@@ -855,13 +856,24 @@ def _attack(variant: str | None, budget: Budget) -> Finding:
     return _missed(variant, name, clock(), "; ".join(failed))
 
 
-# The bundle attacks: one per unsafe client of ``impl.bundle.IMPL_BUNDLE_VARIANTS``, each
-# within [3/6]'s threat model (at most one of operator, witness, vendor corrupted; the
-# network always the attacker's). A deployment of two genuine epochs (the real ceremony,
-# a log-only witness, the vendor's attestation chains) is made, the client accepts them in
-# order, then the corrupted party builds its bundle from what it holds. The safe client
-# must refuse it with the check the variant skips; the variant's client accepts it.
-# Client attestation stays on in every attack: each re-uses keys the vendor attested.
+# The bundle attacks: one per unsafe client of ``impl.bundle.IMPL_BUNDLE_VARIANTS`` and
+# ``IMPL_BUNDLE_COMBINATIONS``, each within [3/6]'s threat model (at most one of operator,
+# witness, vendor corrupted; the network always the attacker's). A deployment of genuine
+# epochs (the real ceremony, a log-only witness, the vendor's attestation chains) is made,
+# the client accepts them in order, then the corrupted party builds its bundle from what
+# it holds. The baseline client (the safe one, or for a combination the same protocol
+# with the skipped check kept) must refuse it with the check the variant skips; the
+# variant's client accepts it. Client attestation stays on in every attack: each re-uses
+# keys the vendor attested. ``countersign-file-not-signature`` alone has no attack: the
+# proofs show it equivalent, and the detector runs the combination's attack against it.
+
+#: The one variant whose attack is its combination's (alone it is an equivalent mutant).
+_NO_OWN_ATTACK: Final = "countersign-file-not-signature"
+#: The variants (and combinations) with an attack of their own, in catalogue order.
+ATTACKED_VARIANTS: Final = (
+    *(v for v in IMPL_BUNDLE_VARIANTS if v != _NO_OWN_ATTACK),
+    *IMPL_BUNDLE_COMBINATIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -869,8 +881,9 @@ class BundleAttack:
     """BundleAttack: one attack bundle against the ``ota`` client.
 
     ``history`` are the genuine bundles the client accepted before; ``refusal`` the name
-    of the ``BundleError`` the safe client must raise (the check ``variant`` skips);
-    ``steps`` what the attacker and the client do; ``harm`` what acceptance means."""
+    of the ``BundleError`` the ``baseline`` client (``None``, the safe one, or for a
+    combination the same protocol with the skipped check kept) must raise; ``steps`` what
+    the attacker and the client do; ``harm`` what acceptance means."""
 
     variant: str
     corrupted: str
@@ -880,11 +893,12 @@ class BundleAttack:
     bundle: ValidationBundle
     trust: ClientTrust
     harm: str
+    baseline: str | None = None
 
 
 def bundle_attack(variant: str) -> BundleAttack:
     """bundle_attack: the attack that separates the ``variant`` client (one of
-    ``IMPL_BUNDLE_VARIANTS``) from the safe one. Deterministic; about 50 ms."""
+    ``ATTACKED_VARIANTS``) from its baseline. Deterministic; about 50 ms."""
     from dataclasses import replace as with_fields
 
     from impl.attestation import VendorAttestationVerifier
@@ -900,8 +914,8 @@ def bundle_attack(variant: str) -> BundleAttack:
     )
     from impl.witness import Witness
 
-    if variant not in IMPL_BUNDLE_VARIANTS:
-        raise ValueError(f"no bundle attack for {variant!r}; known: {IMPL_BUNDLE_VARIANTS}")
+    if variant not in ATTACKED_VARIANTS:
+        raise ValueError(f"no bundle attack for {variant!r}; known: {ATTACKED_VARIANTS}")
     parties = Parties.from_seed(41)
     log = AuditLog(LOG_ORIGIN, parties.witness, statement_key=parties.witness.public_key())
     one = run_ceremony(parties, log, epoch=1, seed=41)
@@ -964,6 +978,41 @@ def bundle_attack(variant: str) -> BundleAttack:
             trust,
             "the client moves to an epoch 3 the operator never approved and the log does not "
             "hold, chosen by the witness alone",
+        )
+    if variant == "countersign-file-not-signature+no-file-epoch-check":
+        # The protocol counter-signs files: the honest operator's epoch-1 bundle carries
+        # its signature over SHA-256 of the file, which no statement binds to an epoch.
+        over_file = parties.operator.sign(digest(one.bundle.file_bytes))
+        genuine = with_fields(one.bundle, counter_signature=over_file)
+        at2 = int(deployed_at(2).timestamp() * 1000)
+        statement = SignatureMessage(
+            CIPHERSUITE_ED25519_PROTOBUF, one.file.namespace, at2, 2, digest(one.bundle.file_bytes)
+        )
+        bundle = ValidationBundle(
+            one.bundle.file_bytes,
+            statement,
+            sign_statement(statement, parties.witness),
+            key_id(witness_key),
+            over_file,
+            one.bundle.chains,
+        )
+        return BundleAttack(
+            variant,
+            "witness",
+            "EpochMismatch",
+            (
+                "the honest operator counter-signs epoch 1's file (its digest, as this "
+                "protocol does); the client accepts that bundle",
+                "the corrupted witness signs a statement of epoch 2 for epoch 1's file and "
+                "does not log it",
+                "it re-uses the operator's file counter-signature and serves the bundle",
+            ),
+            (genuine,),
+            bundle,
+            trust,
+            "the client accepts a statement of epoch 2 that the log does not hold and the "
+            "operator never counter-signed for epoch 2: the witness alone chose it (I4)",
+            baseline="countersign-file-not-signature",
         )
     if variant == "no-epoch-check":
         return BundleAttack(
@@ -1038,7 +1087,8 @@ def bundle_attack(variant: str) -> BundleAttack:
 
 def run_bundle_attack(attack: BundleAttack, variant: str | None) -> AcceptedFleet | BundleError:
     """run_bundle_attack: a new client (``variant``, or the safe one) accepts the attack's
-    history, then is shown the attack bundle; what it accepts, or its refusal."""
+    history, then is shown the attack bundle; what it accepts, or its refusal. (A history
+    the client refuses raises: that client does not speak the attack's protocol.)"""
     from dataclasses import replace as with_fields
 
     from impl.bundle import MemoryEpochStore, verify_bundle
@@ -1061,28 +1111,52 @@ def _bundle_attack(variant: str | None, budget: Budget) -> Finding:
     clock = _Clock()
     if variant is None:
         refusals: list[str] = []
-        for rule in IMPL_BUNDLE_VARIANTS:
+        for rule in ATTACKED_VARIANTS:
             attack = bundle_attack(rule)
-            outcome = run_bundle_attack(attack, None)
+            outcome = run_bundle_attack(attack, attack.baseline)
             if not isinstance(outcome, BundleError):
                 return _caught(
                     None,
                     name,
                     clock(),
                     len(attack.steps),
-                    f"the safe client accepts the {rule} attack bundle",
+                    f"the {attack.baseline or 'safe'} client accepts the {rule} attack bundle",
                 )
             refusals.append(f"{rule}: {type(outcome).__name__}")
         return _missed(
             None,
             name,
             clock(),
-            f"the safe client refuses all {len(refusals)} attacks ({', '.join(refusals)})",
+            f"the baseline clients refuse all {len(refusals)} attacks ({', '.join(refusals)})",
+        )
+    if variant == _NO_OWN_ATTACK:
+        # The equivalent mutant: its combination's attack, against it alone.
+        found: list[str] = []
+        for combination in IMPL_BUNDLE_COMBINATIONS:
+            if variant not in combination.split("+"):
+                continue
+            outcome = run_bundle_attack(bundle_attack(combination), variant)
+            if not isinstance(outcome, BundleError):
+                return _caught(
+                    variant,
+                    name,
+                    clock(),
+                    len(bundle_attack(combination).steps),
+                    f"the {variant} client accepts the {combination} attack bundle",
+                )
+            found.append(f"{combination}: {type(outcome).__name__}")
+        return _missed(
+            variant,
+            name,
+            clock(),
+            f"the {variant} client refuses its combinations' attacks ({', '.join(found)}): "
+            "alone, the checks it keeps bind the file counter-signature to the file's epoch",
         )
     attack = bundle_attack(variant)
-    safe = run_bundle_attack(attack, None)
+    safe = run_bundle_attack(attack, attack.baseline)
     unsafe = run_bundle_attack(attack, variant)
     seconds = clock()
+    baseline = f"the {attack.baseline} client" if attack.baseline else "the safe client"
     if isinstance(unsafe, BundleError):
         return _missed(
             variant,
@@ -1095,7 +1169,7 @@ def _bundle_attack(variant: str | None, budget: Budget) -> Finding:
             variant,
             name,
             seconds,
-            f"the safe client does not refuse with {attack.refusal} "
+            f"{baseline} does not refuse with {attack.refusal} "
             f"({type(safe).__name__}): the attack does not isolate the check",
         )
     return _caught(
@@ -1103,13 +1177,9 @@ def _bundle_attack(variant: str | None, budget: Budget) -> Finding:
         name,
         seconds,
         len(attack.steps),
-        f"the {attack.corrupted} alone corrupted, client attestation on: the safe client "
+        f"the {attack.corrupted} alone corrupted, client attestation on: {baseline} "
         f"refuses ({attack.refusal}); the {variant} client accepts: {attack.harm}",
     )
-
-
-# ---------------------------------------------------------------------------------------
-# The catalogue of detectors
 
 
 def _in(*groups: Sequence[str]) -> Callable[[str], bool]:
@@ -1232,9 +1302,8 @@ DETECTORS: Final[tuple[Detector, ...]] = (
         "bundle-attack",
         "run",
         "the real ota client, then one corrupted party's bundle (vs the safe client)",
-        _in(IMPL_BUNDLE_VARIANTS),
-        "needs an impl.bundle client variant (ClientTrust.variant); there is none for "
-        "countersign-file-not-signature, alone or combined",
+        _in(IMPL_BUNDLE_VARIANTS, IMPL_BUNDLE_COMBINATIONS),
+        "needs an impl.bundle client variant (ClientTrust.variant)",
         _bundle_attack,
         0.3,
     ),
@@ -1259,12 +1328,6 @@ def _gap(row: Row, kind: Kind) -> str:
     could = [d.name for d in DETECTORS if d.kind == kind and d.applies(variant)]
     if could:
         return f"no {kind} selected ({', '.join(could)} would apply)"
-    if kind == "run" and (variant in BUNDLE_VARIANT_NAMES or variant in BUNDLE_COMBINATIONS):
-        return (
-            "no run can express it: impl.bundle has no countersign-file-not-signature client "
-            "(its operator counter-signs the witness signature); the no-file-epoch-check "
-            "client's run is that variant's, not this one's"
-        )
     return f"no {kind} can express it"
 
 
