@@ -70,12 +70,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, cast
 
 import z3
 
 from model.coalitions import I1_NAME, I1_SECRETS, CoalitionTable, Ground, Leak
-from model.flows import KNOWLEDGE_VARIANTS, METHODS, MODES, NON_HSM_PARTIES, Scenario
+from model.flows import KNOWLEDGE_VARIANTS, METHODS, MODES, NON_HSM_PARTIES, Mode, Scenario
 from model.terms import Term, render_derivation
 
 I1_PROPERTY: Final = f"I1 {I1_NAME}"
@@ -464,9 +464,26 @@ def check_i1_z3(scenario: Scenario, encoding: KnowledgeEncoding | None = None) -
     return I1Report(scenario, obligations, len(encoding.terms), encoding.rule_count, built)
 
 
-def default_scenarios() -> list[Scenario]:
-    """Every method x mode on the defaults (log-only witness, attestation and rotation on)."""
-    return [Scenario(method=method, mode=mode) for method in METHODS for mode in MODES]
+def default_scenarios(
+    modes: Iterable[str] = MODES,
+    policy: str = "log-only",
+    client_attestation: bool = True,
+    threshold: tuple[int, int] | None = None,
+) -> list[Scenario]:
+    """Every method x mode on the defaults (log-only witness, attestation and rotation on),
+    or on the setting given: the modes chosen, the witness's policy, client attestation,
+    and the t-of-n threshold design in place of the single fleet."""
+    return [
+        Scenario(
+            method=method,
+            mode=cast(Mode, mode),
+            policy=policy,
+            client_attestation=client_attestation,
+            threshold=threshold,
+        )
+        for method in METHODS
+        for mode in modes
+    ]
 
 
 def check_i1_all(variants: bool = True) -> list[I1Report]:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from model.flows import MODES
+from model.flows import METHODS, MODES
 from vaultbench.checkconfig import (
     CAMPAIGN_DEFAULTS,
     THOROUGH,
@@ -163,7 +164,6 @@ def test_example_config_loads() -> None:
     assert config.witness_policy == "log-only"
     assert config.client_attestation is True
     assert set(config.campaign) <= set(CAMPAIGN_DEFAULTS)
-    assert config.not_applied() == []
 
 
 def test_example_config_changes_the_rows(capsys: pytest.CaptureFixture[str]) -> None:
@@ -286,7 +286,13 @@ def test_unreadable_config_exits_2(
     assert says in captured.err
 
 
-def test_unapplied_config_keys_are_reported(
+def _rows(config: Path, part: str, capsys: pytest.CaptureFixture[str], *extra: str) -> Any:
+    argv = ["check", "--config", str(config), "--part", part, "--json", *extra]
+    code = main(argv)
+    return code, json.loads(capsys.readouterr().out)["rows"]
+
+
+def test_config_keys_choose_the_i1_scenarios(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "keys.toml"
@@ -298,10 +304,46 @@ def test_unapplied_config_keys_are_reported(
     loaded = load_config(config)
     assert loaded.modes == ("pinned",)
     assert loaded.threshold == (2, 3)
-    assert main([*VAULT, "--config", str(config)]) == EXIT_OK
-    err = capsys.readouterr().err
-    for key in ("keys.modes", "keys.witness_policy", "keys.client_attestation", "threshold"):
-        assert f"note: {key}" in err or f"note: knowledge.{key}" in err
+    code, rows = _rows(config, "knowledge", capsys)
+    assert code == EXIT_OK
+    labels = [row["obligation"] for row in rows]
+    setting = "vetting witness, client attestation off, 2-of-3 datacenters"
+    assert labels == [f"{m}, pinned mode, {setting}" for m in METHODS]
+
+
+def test_client_attestation_off_with_a_log_only_witness_breaks_i1_and_i4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The setting of Lab 12: the operator alone can deploy a rogue fleet. The same file
+    with a vetting witness passes: the witness checks what the client no longer does."""
+    config = tmp_path / "keys.toml"
+    config.write_text("[keys]\nclient_attestation = false\n", encoding="utf-8")
+    code, rows = _rows(config, "knowledge", capsys)
+    assert code == EXIT_VIOLATED
+    failed = [row["obligation"] for row in rows if row["result"] == "FAIL"]
+    assert failed == ["operator alone, password, ota mode, client attestation off"]
+    code, rows = _rows(config, "keys", capsys, "--sim-seeds", "0")
+    assert code == EXIT_VIOLATED
+    failed = [(row["invariant"], row["obligation"]) for row in rows if row["result"] == "FAIL"]
+    assert failed == [("I4 bundle-authenticity", "corrupted: operator")]
+    config.write_text(
+        '[keys]\nclient_attestation = false\nwitness_policy = "vetting"\n', encoding="utf-8"
+    )
+    assert _rows(config, "knowledge", capsys)[0] == EXIT_OK
+    assert _rows(config, "keys", capsys)[0] == EXIT_OK
+
+
+def test_config_fleet_reaches_the_simulation_and_the_fleet_walk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], quorum_rows_only: None
+) -> None:
+    config = tmp_path / "fleet.toml"
+    config.write_text("[fleet]\nreplicas = 7\nquorum = 5\n[vault]\nmax_attempts = 4\n")
+    extra = ("--sim-seeds", "1", "--sim-steps", "60", "--fleet-walk-steps", "3")
+    code, rows = _rows(config, "fleet", capsys, *extra)
+    assert code == EXIT_OK
+    labels = [row["obligation"] for row in rows]
+    assert "simulation (seed 1, 60 events, n=7 q=5)" in labels
+    assert "fleet walk (seed 1, 3 steps, n=7 q=5)" in labels
 
 
 def test_report_into_a_missing_directory_exits_2(
@@ -336,3 +378,27 @@ def test_thorough_deepens_the_vault_bmc(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "thorough" in out.splitlines()[0]
     assert "BMC depth <= 7" in out  # 2 * 2 + 3, not 2 + 3
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    """``vaultbench check | head``: no traceback, the status of a pipe-killed command.
+    The child writes into a pipe whose reading end is already closed (deterministic)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.close(r)\n"
+        "sys.stdout = os.fdopen(w, 'w')\n"
+        "sys.argv = ['vaultbench', 'check', '--part', 'knowledge']\n"
+        "from vaultbench.cli import console_main\n"
+        "code = console_main()\n"
+        "sys.stderr.write(f'code={code}\\n')\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 141, done.stderr
+    assert "code=141" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
-from model.bundles import BUNDLE_VARIANT_NAMES
+from model.bundles import BUNDLE_VARIANT_NAMES, Policy
 
 if TYPE_CHECKING:
     from vaultbench.cli import CheckOutcome
@@ -21,13 +21,19 @@ I5_VARIANT: Final = "migrate-on-server-request"
 NAMES: Final = {"I4": "I4 bundle-authenticity", "I7": "I7 fleet-transparency"}
 
 
-def check_bundle_proofs(outcome: CheckOutcome, variant: str | None) -> None:
-    """I4 and I7 for every corrupted party (none, operator, witness, vendor)."""
+def check_bundle_proofs(
+    outcome: CheckOutcome,
+    variant: str | None,
+    policy: Policy = "log-only",
+    client_attestation: bool = True,
+) -> None:
+    """I4 and I7 for every corrupted party (none, operator, witness, vendor), with the
+    witness's ``policy`` and ``client_attestation`` of the configuration."""
     from proofs.bundle_i4_i7 import check_bundles
     from vaultbench.cli import Row
 
     chosen = variant if variant in BUNDLE_VARIANT_NAMES else None
-    report = check_bundles(chosen)
+    report = check_bundles(chosen, policy, client_attestation)
     setting = report.row().split(" | ")[0]
     for party, result in report.parties.items():
         for key, name in NAMES.items():

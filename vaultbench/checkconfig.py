@@ -37,8 +37,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
+from model.bundles import Policy
 from model.flows import MODES, POLICIES
 from model.vault import DEFAULT_MAX_ATTEMPTS
 
@@ -121,39 +122,33 @@ class CheckConfig:
     quorum: int = DEFAULT_QUORUM
     max_attempts: int | None = None
     modes: tuple[str, ...] = MODES
-    witness_policy: str = "log-only"
+    witness_policy: Policy = "log-only"
     client_attestation: bool = True
     threshold: tuple[int, int] | None = None
     campaign: Mapping[str, int] = field(default_factory=dict)
 
-    def not_applied(self) -> list[str]:
-        """The keys set to something other than the default that no row of ``check``
-        uses yet, each with the reason (the check helper takes no such parameter)."""
-        notes = []
-        if self.modes != MODES:
-            notes.append(
-                f"keys.modes = {list(self.modes)}: the I1 rows cover every mode "
-                "(vaultbench.i1_check.check_i1 takes no modes)"
-            )
+    def key_setting(self) -> str:
+        """The fleet-key setting, for the I1, I4 and I7 row labels: empty on the
+        defaults (log-only witness, client attestation on, the single fleet)."""
+        parts = []
         if self.witness_policy != "log-only":
-            notes.append(
-                f"keys.witness_policy = {self.witness_policy!r}: the I1, I4 and I7 rows use "
-                "a log-only witness (i1_check.check_i1 and bundle_check.check_bundle_proofs "
-                "take no policy)"
-            )
+            parts.append(f"{self.witness_policy} witness")
         if not self.client_attestation:
-            notes.append(
-                "keys.client_attestation = false: the I1, I4 and I7 rows use client "
-                "attestation on (i1_check.check_i1 and bundle_check.check_bundle_proofs "
-                "take no such setting; --variant no-client-attestation turns it off)"
-            )
+            parts.append("client attestation off")
         if self.threshold is not None:
-            t, n = self.threshold
-            notes.append(
-                f'knowledge.threshold = "{t}/{n}": the I1 rows check the single-fleet design '
-                "(i1_check.check_i1 takes no threshold; see vaultbench coalitions --threshold)"
-            )
-        return notes
+            parts.append(f"{self.threshold[0]}-of-{self.threshold[1]} datacenters")
+        return ", ".join(parts)
+
+    def describe(self) -> str:
+        """describe: one line for the table's title: the file and what it sets."""
+        parts = [f"n={self.replicas}, q={self.quorum}"]
+        if self.max_attempts is not None:
+            parts.append(f"{self.max_attempts} attempts")
+        if self.modes != MODES:
+            parts.append(f"modes {'+'.join(self.modes)}")
+        if setting := self.key_setting():
+            parts.append(setting)
+        return f"{self.source}: {', '.join(parts)}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -272,7 +267,7 @@ def parse_config(data: Mapping[str, object], source: str = "<config>") -> CheckC
         quorum=q,
         max_attempts=whole("vault", "max_attempts"),
         modes=modes,
-        witness_policy=policy,
+        witness_policy=cast(Policy, policy),
         client_attestation=attestation,
         threshold=threshold,
         campaign=campaign,

@@ -32,6 +32,7 @@ from vaultbench.checkconfig import (
     DEFAULT_REPLICAS,
     THOROUGH,
     THOROUGH_I2_DEPTH,
+    CheckConfig,
     thorough_i3_depth,
 )
 
@@ -294,13 +295,17 @@ def run_check(
     replicas: int = DEFAULT_REPLICAS,
     quorum: int = DEFAULT_QUORUM,
     thorough: bool = False,
+    config: CheckConfig | None = None,
 ) -> CheckOutcome:
     """run_check: the single-copy vault (I3), who can decrypt (I1), the fleet keys (I4, I5,
     I7), then the fleet (I2, I3 under consensus, I6).
 
-    ``replicas`` and ``quorum`` size the I2 row for the configured fleet (the
-    ``minority-quorum`` variant uses ``replicas // 2``); ``thorough`` deepens the BMCs whose
-    depth the proofs take as a parameter (the single-copy vault's I3, the fleet's I2).
+    ``replicas`` and ``quorum`` size the I2 quorum row, the simulation and the fleet walk
+    (the ``minority-quorum`` variant uses ``replicas // 2``); ``config`` (``check
+    --config``) sets the I1 scenarios (modes, witness policy, client attestation,
+    threshold) and the I4/I7 setting (witness policy, client attestation); ``thorough``
+    deepens the BMCs whose depth the proofs take as a parameter (the single-copy vault's
+    I3, the fleet's I2).
     """
     from vaultbench import bundle_check, fleet_check, i1_check
 
@@ -312,9 +317,12 @@ def run_check(
         depth = thorough_i3_depth(max_attempts) if thorough else None
         outcome = run_vault_check(vault_variant, max_attempts, seed, steps, walks, depth)
     if part in ("all", "knowledge"):
-        i1_check.check_i1(outcome, variant)
+        i1_check.check_i1(outcome, variant, config)
     if part in ("all", "keys"):
-        bundle_check.check_bundle_proofs(outcome, variant)
+        keys = config or CheckConfig()
+        bundle_check.check_bundle_proofs(
+            outcome, variant, keys.witness_policy, keys.client_attestation
+        )
         bundle_check.check_guess_budget(outcome, variant)
         bundle_check.check_rotation(outcome, variant, seed)
     if part not in ("all", "fleet"):
@@ -331,10 +339,30 @@ def run_check(
         outcome, replicas, chosen_quorum, beyond_budget=variant == "rollback-beyond-budget"
     )
     fleet_check.check_fleet_proofs(outcome, variant)
+    # The default fleet runs as before (quorum 0: the majority), so its reproducers stay.
+    default_fleet = (replicas, quorum) == (DEFAULT_REPLICAS, DEFAULT_QUORUM)
+    fleet_quorum = 0 if default_fleet else quorum
     if sim_seeds:
-        fleet_check.check_simulation(outcome, running_variant, seed, sim_seeds, sim_steps)
+        fleet_check.check_simulation(
+            outcome,
+            running_variant,
+            seed,
+            sim_seeds,
+            sim_steps,
+            replicas=replicas,
+            quorum=fleet_quorum,
+            max_attempts=max_attempts,
+        )
     if fleet_walk_steps:
-        fleet_check.check_fleet_walk(outcome, running_variant, seed, fleet_walk_steps, max_attempts)
+        fleet_check.check_fleet_walk(
+            outcome,
+            running_variant,
+            seed,
+            fleet_walk_steps,
+            max_attempts,
+            replicas=replicas,
+            quorum=fleet_quorum,
+        )
     return outcome
 
 
@@ -418,11 +446,18 @@ def run_vault_check(
     return outcome
 
 
-def _print_table(outcome: CheckOutcome, variant: str | None, thorough: bool = False) -> None:
+def _print_table(
+    outcome: CheckOutcome,
+    variant: str | None,
+    thorough: bool = False,
+    config: CheckConfig | None = None,
+) -> None:
     title = f"{variant} (unsafe variant)" if variant else "safe vault and fleet"
     if thorough:
         title += ", thorough"
     print(f"vaultbench check — {title}")
+    if config is not None and config.source is not None:
+        print(f"config {config.describe()}")
     widths = (26, 46, 11)
     header = ("invariant", "obligation", "result")
     print(f"{header[0]:<{widths[0]}} {header[1]:<{widths[1]}} {header[2]:<{widths[2]}}  time")
@@ -467,8 +502,6 @@ def _check(args: argparse.Namespace) -> int:
     ):
         if target is not None and not Path(target).resolve().parent.is_dir():
             return usage_error(f"{option} {target}: no such directory")
-    for note in config.not_applied():
-        print(f"vaultbench check: note: {note}", file=sys.stderr)
 
     flags = {
         "max_attempts": args.max_attempts,
@@ -493,6 +526,7 @@ def _check(args: argparse.Namespace) -> int:
         replicas=config.replicas,
         quorum=config.quorum,
         thorough=args.thorough,
+        config=config,
     )
     if args.json:
         document = {
@@ -507,7 +541,7 @@ def _check(args: argparse.Namespace) -> int:
         }
         print(json.dumps(document, indent=2))
     else:
-        _print_table(outcome, args.variant, args.thorough)
+        _print_table(outcome, args.variant, args.thorough, config)
     try:
         if args.junit is not None:
             write_junit(args.junit, outcome, args.variant)
@@ -516,6 +550,23 @@ def _check(args: argparse.Namespace) -> int:
     except OSError as exc:
         return usage_error(f"cannot write {exc.filename}: {exc.strerror or exc}")
     return EXIT_OK if outcome.ok else EXIT_VIOLATED
+
+
+def console_main() -> int:
+    """console_main: the ``vaultbench`` script. ``main``, plus what a shell expects of a
+    filter: when the reader of stdout goes away (``vaultbench check | head``), stop
+    quietly with the status a pipe-killed command has (128 + SIGPIPE)."""
+    import os
+
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python would complain again flushing stdout at exit: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -576,4 +627,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console_main())

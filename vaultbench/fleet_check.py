@@ -135,18 +135,30 @@ def check_quorum_config(
 
 
 def check_simulation(
-    outcome: CheckOutcome, variant: str | None, seed: int, seeds: int, steps: int
+    outcome: CheckOutcome,
+    variant: str | None,
+    seed: int,
+    seeds: int,
+    steps: int,
+    *,
+    replicas: int = 5,
+    quorum: int = 0,
+    max_attempts: int = 10,
 ) -> None:
-    """A short campaign: ``seeds`` seeds of ``steps`` events with every fault."""
+    """A short campaign: ``seeds`` seeds of ``steps`` events with every fault, on a fleet
+    of ``replicas`` with quorums of ``quorum`` (0: the majority) and the attempt limit."""
     from impl.sim.campaign import FAULTS, SimConfig, iter_campaign
     from vaultbench.cli import Row
 
-    quorum = 2 if variant == "minority-quorum" else 0
+    if variant == "minority-quorum":
+        quorum = replicas // 2
     configs = [
         SimConfig(
             seed=s,
             steps=steps,
+            replicas=replicas,
             faults=frozenset(FAULTS),
+            max_attempts=max_attempts,
             variant=variant,
             quorum=quorum,
         )
@@ -155,6 +167,9 @@ def check_simulation(
     started = time.perf_counter()
     for result, _ in iter_campaign(configs):
         label = f"simulation (seed {result.config.seed}, {steps} events, all faults)"
+        if (replicas, quorum) != (5, 0):  # every fault still; the fleet in place of it
+            q = result.config.consensus().q
+            label = f"simulation (seed {result.config.seed}, {steps} events, n={replicas} q={q})"
         elapsed, started = time.perf_counter() - started, time.perf_counter()
         if result.ok:
             outcome.rows.append(Row("I2+I3+I6 sim", label, "PASS", elapsed))
@@ -170,16 +185,29 @@ def check_simulation(
 
 
 def check_fleet_walk(
-    outcome: CheckOutcome, variant: str | None, seed: int, steps: int, max_attempts: int
+    outcome: CheckOutcome,
+    variant: str | None,
+    seed: int,
+    steps: int,
+    max_attempts: int,
+    *,
+    replicas: int = 5,
+    quorum: int = 0,
 ) -> None:
     """A seeded walk of requests and faults: the fleet against the single-copy model."""
     from vaultbench.cli import Row
     from vaultbench.fleet_conformance import run_fleet_walk
 
+    if variant == "minority-quorum":
+        quorum = replicas // 2
     started = time.perf_counter()
-    ran, failure, log = run_fleet_walk(seed, steps, variant=variant, max_attempts=max_attempts)
+    ran, failure, log = run_fleet_walk(
+        seed, steps, variant=variant, max_attempts=max_attempts, replicas=replicas, quorum=quorum
+    )
     elapsed = time.perf_counter() - started
     label = f"fleet walk (seed {seed}, {steps} steps)"
+    if (replicas, quorum) != (5, 0):
+        label = f"fleet walk (seed {seed}, {steps} steps, n={replicas} q={quorum})"
     if failure is None:
         outcome.rows.append(Row("linearizability", label, "PASS", elapsed))
         return

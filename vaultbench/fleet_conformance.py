@@ -377,13 +377,18 @@ def run_fleet_walk(
     variant: str | None = None,
     max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS,
     on_step: Callable[[int], None] | None = None,
+    replicas: int = 5,
+    quorum: int = 0,
 ) -> tuple[int, ConformanceFailure | None, list[str]]:
-    """run_fleet_walk: a seeded random walk of requests and faults; the seed reproduces it.
+    """run_fleet_walk: a seeded random walk of requests and faults on a fleet of
+    ``replicas`` with quorums of ``quorum`` (0: the majority); the seed reproduces it.
 
     Returns the steps run, the failure (or None) and the harness's log of operations.
     """
     chooser = random.Random(seed)  # noqa: S311 -- choosing test steps, not keys
-    harness = FleetHarness(variant=variant, max_attempts=max_attempts, seed=seed)
+    harness = FleetHarness(
+        variant=variant, max_attempts=max_attempts, seed=seed, replicas=replicas, quorum=quorum
+    )
     n = harness.replicas
     try:
         for index in range(steps):

@@ -23,6 +23,9 @@ Options:
 ``:no-prompt:``
     (flag) omit the ``$ vaultbench ...`` line at the top of the block.
 
+Commands run with the repository's root (the parent of the docs directory) as the
+working directory, so a page can name its files (``check --config examples/fleet.toml``).
+
 Configuration (``conf.py``):
 
 ``vaultbench_output_strict`` (default ``True``)
@@ -41,6 +44,7 @@ import re
 import shlex
 import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
@@ -132,7 +136,10 @@ class VaultbenchOutput(SphinxDirective):
             return [nodes.literal_block(text, text)]
 
         try:
-            code, out, err = run_cli(argv)
+            # Commands run from the repository's root, so pages can name its files
+            # (``check --config examples/fleet.toml``) however the build is started.
+            with contextlib.chdir(Path(self.env.srcdir).parent):
+                code, out, err = run_cli(argv)
         except ImportError as exc:
             raise self._failure(f"cannot import vaultbench.cli for `{command}`: {exc}") from exc
         except Exception as exc:
