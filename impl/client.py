@@ -84,6 +84,7 @@ from impl.errors import (
     VaultbenchError,
     WireError,
 )
+from impl.logs import logger
 from impl.messages import (
     BeginRecovery,
     Destroyed,
@@ -132,6 +133,9 @@ LEAK_VARIANTS: Final[tuple[str, ...]] = (
     "root-key-in-header",
     "pin-only-key",
 )
+
+
+_log = logger(__name__)
 
 
 class UnexpectedResponse(WireError):
@@ -478,17 +482,29 @@ class Client:
             self._cached = (salt, access, root)
 
     def _call_at(self, link: FleetLink, request: Request) -> Response:
-        sealed, response_key = seal_request(link.public_key, request, self._rng)
-        self._observe(request, sealed)
-        return open_response(response_key, link.endpoint(sealed))
+        return self._exchange(link.endpoint, link.public_key, link.epoch, request)
 
     def _access_key(self, password: str, salt: bytes) -> Secret:
         return Secret(argon2id(password.encode("utf-8"), salt, self.config.argon2))
 
     def _call(self, request: Request) -> Response:
-        sealed, response_key = seal_request(self._fleet_key, request, self._rng)
+        return self._exchange(self._vault, self._fleet_key, self.epoch, request)
+
+    def _exchange(
+        self, endpoint: VaultEndpoint, key: FleetPublicKey, epoch: int, request: Request
+    ) -> Response:
+        """Seal ``request`` to the fleet key, send it through the relay, open the answer."""
+        flow = request_flow(request)
+        sealed, response_key = seal_request(key, request, self._rng)
         self._observe(request, sealed)
-        return open_response(response_key, self._vault(sealed))
+        _log.debug("%s: %s to epoch %d (%d bytes sealed)", self.user, flow, epoch, len(sealed))
+        try:
+            response = open_response(response_key, endpoint(sealed))
+        except Exception as exc:
+            _log.debug("%s: %s failed: %s", self.user, flow, type(exc).__name__)
+            raise
+        _log.debug("%s: %s answered %s", self.user, flow, _describe(response))
+        return response
 
     def _observe(self, request: Request, sealed: bytes) -> None:
         """Ghost: tag the sealed request with its flow for the relay's observer; under
@@ -533,8 +549,11 @@ class Client:
 
 
 def _describe(response: Response) -> str:
+    """The answer's type and its public fields, for messages and logs (never a secret)."""
     if isinstance(response, Refused):
         return f"refused ({response.reason})"
+    if isinstance(response, WrongGuess):
+        return f"WrongGuess ({response.remaining} left)"
     return type(response).__name__
 
 

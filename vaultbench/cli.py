@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="A workbench for end-to-end encrypted backup vaults: "
         "model, implementation, Z3 proofs and conformance tests.",
     )
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help="log the implementation's steps to stderr from this level on (DEBUG shows "
+        "every request, answer, ballot and slot; never a secret). Default: no log",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser(
@@ -552,6 +559,20 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.ok else EXIT_VIOLATED
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_to_stderr(level: str) -> None:
+    """``--log-level``: the implementation's log on stderr (stdout stays the report)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("vaultbench")
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 def console_main() -> int:
     """console_main: the ``vaultbench`` script. ``main``, plus what a shell expects of a
     filter: when the reader of stdout goes away (``vaultbench check | head``), stop
@@ -575,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
+    if args.log_level is not None:
+        _log_to_stderr(args.log_level)
 
     if args.command == "check":
         return _check(args)
