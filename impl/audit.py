@@ -45,10 +45,14 @@ from impl.ceremony import CEREMONY_CONTEXT, canonical_json
 from impl.crypto.ed25519 import VerifyKey
 from impl.errors import VaultbenchError
 from impl.fleetkeys import FleetKeyFile, decode_fleet_key_file, digest, is_majority
+from impl.logs import logger
 from impl.statement import CIPHERSUITE_ED25519_PROTOBUF, SignatureMessage
 
 MAX_EVIDENCE_FILE: Final = 1 << 20
 _T = TypeVar("_T")
+
+
+_log = logger(__name__)
 
 
 class AuditStepFailed(VaultbenchError):
@@ -214,8 +218,10 @@ class _Runner:
         except (VaultbenchError, ValueError, KeyError, TypeError) as error:
             detail = str(error) or type(error).__name__
             self.report.steps.append(AuditStep(name, epoch, file, False, detail[:300]))
+            _log.info("audit: epoch %d, %s (%s): FAILED: %s", epoch, name, file, detail[:300])
             return None
         self.report.steps.append(AuditStep(name, epoch, file, True))
+        _log.debug("audit: epoch %d, %s (%s): ok", epoch, name, file)
         return value
 
     def read(self, name: str) -> bytes:

@@ -61,6 +61,7 @@ from impl.fleetkeys import (
     is_majority,
 )
 from impl.hsm import HsmConfig
+from impl.logs import logger
 from impl.observe import Observer, observer_or_null
 from impl.replica import FleetKeys, provision_fleet
 from impl.statement import DEFAULT_NAMESPACE, key_id
@@ -74,6 +75,9 @@ DEFAULT_FIRMWARE: Final = hkdf_sha256(b"vaultbench vault firmware", b"firmware v
 GENESIS: Final = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 EPOCH_SPACING: Final = dt.timedelta(days=30)
 CERT_LIFETIME: Final = dt.timedelta(days=3650)
+
+
+_log = logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,14 @@ def run_ceremony(
         watch.record("operator", "bundle", encode_bundle(bundle))
     record = CeremonyRecord(
         fleet_id, epoch, replicas, quorum, firmware, at, ("officer-a", "officer-b")
+    )
+    _log.info(
+        "ceremony: epoch %d deployed, fleet %s, %d replicas, quorum %d, log index %d",
+        epoch,
+        fleet_id,
+        replicas,
+        quorum,
+        log.size - 1,
     )
     return Deployment(file, bundle, statement, log.size - 1, record, tuple(keys))
 

@@ -27,6 +27,7 @@ from typing import Final, Protocol
 from impl.auditlog import AuditLog, SignedStatement, sign_entry
 from impl.crypto.ed25519 import SigningKey
 from impl.errors import ConfigError, StatementError, VaultbenchError
+from impl.logs import logger
 from impl.observe import Observer, observer_or_null
 from impl.statement import CIPHERSUITE_ED25519_PROTOBUF, DEFAULT_NAMESPACE, SignatureMessage
 
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 WITNESS_POLICIES: Final = ("log-only", "vetting")
+
+
+_log = logger(__name__)
 
 
 class EvidenceVerifier(Protocol):
@@ -133,6 +137,12 @@ class Witness:
         self._observer.record("witness", "witness/statement", message.encode())
         statement = sign_entry(message, self._signing_key)
         self._log.append(statement)
+        _log.info(
+            "witness: epoch %d signed and logged at index %d (digest %s...)",
+            epoch,
+            self._log.size - 1,
+            message.digest.hex()[:16],
+        )
         return statement
 
     def _vet(self, digest: bytes, evidence: object) -> None:
