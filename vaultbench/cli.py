@@ -277,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import coalitions, evidence, mutants, rotate, simulate, site
+    from vaultbench import coalitions, evidence, fleet_cmd, mutants, rotate, simulate, site
 
+    fleet_cmd.add_arguments(commands)
     simulate.add_parser(commands)
     rotate.add_parser(commands)
     coalitions.add_parser(commands)
@@ -601,6 +602,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "check":
         return _check(args)
+
+    if args.command == "fleet":
+        from vaultbench import fleet_cmd
+
+        return fleet_cmd.run(args)
 
     if args.command == "simulate":
         from vaultbench import simulate
