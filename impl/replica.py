@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from impl.consensus import (
     Application,
@@ -44,8 +45,8 @@ from impl.consensus import (
 )
 from impl.crypto.ed25519 import SigningKey, VerifyKey
 from impl.crypto.hpke import FleetKeyPair, FleetPublicKey
-from impl.crypto.symmetric import Rng
-from impl.errors import HsmUnavailable, VaultError
+from impl.crypto.symmetric import Rng, hkdf_sha256
+from impl.errors import ConfigError, HsmUnavailable, VaultError
 from impl.hsm import HsmConfig, RecordView
 from impl.messages import Response
 from impl.observe import NO_OBSERVER, observer_or_null, request_flow
@@ -99,6 +100,21 @@ class FleetKeys:
 
     def __repr__(self) -> str:
         return f"FleetKeys(<{len(self.peers)} replica identities>)"
+
+
+#: HKDF info of a replica's storage sealing key (``storage_key``).
+STORAGE_KEY_INFO: Final = b"vaultbench replica storage v1"
+
+
+def storage_key(keys: FleetKeys, index: int) -> Secret:
+    """storage_key: the key replica ``index`` seals its durable store with
+    (``impl.sqlite_store``): HKDF-SHA256 of the replication key, per replica. Like every
+    key of ``FleetKeys`` it never leaves the HSM; the operator who holds the disk reads
+    only sealed rows."""
+    if not 0 <= index < len(keys.peers):
+        raise ConfigError(f"replica index {index} is not in a fleet of {len(keys.peers)}")
+    info = STORAGE_KEY_INFO + index.to_bytes(2, "big")
+    return Secret(hkdf_sha256(keys.replication_key.reveal(), info))
 
 
 def provision_fleet(

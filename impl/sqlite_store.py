@@ -4,26 +4,33 @@ The same behaviour as ``impl.store.MemoryReplicaStore``, on disk: every setter i
 transaction, committed with ``PRAGMA synchronous=FULL`` in WAL mode, so the value is on
 stable storage when the call returns, and a crash leaves either the old or the new state.
 
-Schema (version 1)::
+Schema (version 2)::
 
-    meta(id = 0, schema_version = 1, promised BLOB, boots INTEGER)   one row
+    meta(id = 0, schema_version = 2, promised BLOB, boots INTEGER, key_check BLOB)  one row
     accepted(slot INTEGER PRIMARY KEY, ballot BLOB, proposal BLOB)
     chosen(slot INTEGER PRIMARY KEY, proposal BLOB)
-    snapshot(id = 0, upto INTEGER, data BLOB)                        one row
+    snapshot(id = 0, upto INTEGER, data BLOB)                                       one row
 
-Blobs are the canonical encodings of ``impl.peer_wire`` (``encode_ballot``,
-``encode_proposal``, ``encode_snapshot``). Slots, ``upto`` and ``boots`` are SQLite
-integers, so they must be below 2^63 (a setter refuses larger ones with ``StoreError``).
+Ballots are the canonical encodings of ``impl.peer_wire`` (``encode_ballot``). Proposals
+and the snapshot are **sealed**: ``nonce (12 bytes) || AES-256-GCM(sealing key, nonce,
+encoding, aad)`` with ``aad = "vaultbench replica store v2|" || table || "|" || slot``
+(for the snapshot, its ``upto``), so a sealed row moved to another slot or table does not
+open. Slots, ``upto`` and ``boots`` are SQLite integers, so they must be below 2^63 (a
+setter refuses larger ones with ``StoreError``).
 
-Opening a file checks it completely: a wrong schema version, a missing table or row, or a
-row that does not decode is a ``StoreError`` naming the table and the row (never bytes
-of a row), and the store is not opened.
+Confidentiality: the sealed rows hold secrets (a ``Register`` command carries the user's
+secret and a password verifier; a snapshot holds every record's secret). The file is on
+the operator's disk: the operator can copy it and replay an old copy (the ``rollback``
+fault, which the quorum arithmetic budgets for), but it cannot read or change what it
+holds, because the sealing key stays in the HSM (``impl.replica.storage_key``). What is
+in the clear is what the consensus messages show anyway: ballots, slot numbers, the boot
+count. The file is created with mode 0o600 (SQLite gives its ``-wal`` and ``-shm`` files
+the same mode).
 
-Confidentiality: the rows hold secrets (a ``Register`` command carries the user's secret
-and a password verifier; a snapshot holds every record's secret). A real HSM keeps this
-state inside its tamper boundary (or encrypted under a key that never leaves it); this
-file stands in for that storage in the workbench. The file is created with mode 0o600
-(SQLite gives its ``-wal`` and ``-shm`` files the same mode).
+Opening a file checks it completely: a wrong schema version, a missing table or row, a
+sealing key other than the one the file was made with (``key_check``), a row that does
+not open or decode is a ``StoreError`` naming the table and the row (never bytes of a
+row), and the store is not opened.
 """
 
 from __future__ import annotations
@@ -35,7 +42,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final, TypeVar
 
-from impl.errors import StoreError, WireError
+from impl.crypto.symmetric import (
+    GCM_NONCE_LEN,
+    KEY_LEN,
+    SystemRng,
+    aes256gcm_open,
+    aes256gcm_seal,
+)
+from impl.errors import DecryptionError, StoreError, WireError
 from impl.peer_messages import (
     ZERO_BALLOT,
     AcceptedEntry,
@@ -52,17 +66,20 @@ from impl.peer_wire import (
     encode_proposal,
     encode_snapshot,
 )
+from impl.redact import Secret
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+SEAL_CONTEXT: Final = b"vaultbench replica store v2|"
 SQLITE_INT_MAX: Final = (1 << 63) - 1
 FILE_MODE: Final = 0o600
 
 _TABLES: Final = ("accepted", "chosen", "meta", "snapshot")
 _SCHEMA: Final = (
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), "
-    "schema_version INTEGER NOT NULL, promised BLOB NOT NULL, boots INTEGER NOT NULL)",
+    "schema_version INTEGER NOT NULL, promised BLOB NOT NULL, boots INTEGER NOT NULL, "
+    "key_check BLOB NOT NULL)",
     "CREATE TABLE accepted (slot INTEGER PRIMARY KEY, ballot BLOB NOT NULL, "
     "proposal BLOB NOT NULL)",
     "CREATE TABLE chosen (slot INTEGER PRIMARY KEY, proposal BLOB NOT NULL)",
@@ -72,15 +89,23 @@ _SCHEMA: Final = (
 
 
 class SqliteReplicaStore:
-    """A replica's durable state in the SQLite file at ``path`` (created if absent).
+    """A replica's durable state in the SQLite file at ``path`` (created if absent),
+    sealed under ``sealing_key`` (32 bytes, held by the HSM alone).
 
     Preconditions: ``path`` names a file this process may create or open read-write,
     used by this store alone. ``StoreError`` if it is not a vaultbench replica store of
-    schema version 1 or any of its rows does not decode.
+    schema version 2, it was sealed under another key, or any of its rows does not open
+    or decode.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, sealing_key: Secret) -> None:
         self._path: Final = Path(path)
+        if not isinstance(sealing_key, Secret) or len(sealing_key) != KEY_LEN:
+            raise StoreError(
+                f"replica store {self._path}: the sealing key must be a {KEY_LEN}-byte Secret"
+            )
+        self._key: Final = sealing_key
+        self._rng: Final = SystemRng()
         self._create_private_file()
         try:
             self._db: Final = sqlite3.connect(self._path, isolation_level=None)
@@ -118,11 +143,12 @@ class SqliteReplicaStore:
                 for statement in _SCHEMA:
                     self._db.execute(statement)
                 self._db.execute(
-                    "INSERT INTO meta VALUES (0, ?, ?, 0)",
-                    (SCHEMA_VERSION, encode_ballot(ZERO_BALLOT)),
+                    "INSERT INTO meta VALUES (0, ?, ?, 0, ?)",
+                    (SCHEMA_VERSION, encode_ballot(ZERO_BALLOT), self._seal(b"key check", b"")),
                 )
                 self._db.execute(
-                    "INSERT INTO snapshot VALUES (0, 0, ?)", (encode_snapshot(Snapshot(0)),)
+                    "INSERT INTO snapshot VALUES (0, 0, ?)",
+                    (self._seal(_aad("snapshot", 0), encode_snapshot(Snapshot(0))),),
                 )
             return
         missing = [t for t in _TABLES if t not in names]
@@ -138,6 +164,13 @@ class SqliteReplicaStore:
             raise StoreError(
                 f"table meta: expected schema version {SCHEMA_VERSION}, found {version!r}"
             )
+        (check,) = self._db.execute("SELECT key_check FROM meta").fetchone()
+        try:
+            self._open(b"key check", check, "table meta, column key_check")
+        except StoreError:
+            raise StoreError(
+                f"replica store {self._path}: sealed under another key (or key_check damaged)"
+            ) from None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -198,8 +231,13 @@ class SqliteReplicaStore:
             raise StoreError("table meta, column boots: expected a non-negative integer")
         if len(snap) != 1:
             raise StoreError(f"table snapshot: expected 1 row, found {len(snap)}")
-        snapshot = _decode(decode_snapshot, snap[0][1], "table snapshot, column data")
-        if snap[0][0] != snapshot.upto:
+        where = "table snapshot, column data"
+        upto = snap[0][0]
+        _check_slot(upto, "table snapshot, column upto")
+        snapshot = _decode(
+            decode_snapshot, self._open(_aad("snapshot", upto), snap[0][1], where), where
+        )
+        if upto != snapshot.upto:
             raise StoreError(
                 f"table snapshot: column upto is {snap[0][0]!r}, the data says {snapshot.upto}"
             )
@@ -208,13 +246,16 @@ class SqliteReplicaStore:
             where = f"table accepted, row slot {slot!r}"
             _check_slot(slot, where)
             ballot = _decode(decode_ballot, ballot_blob, f"{where}, column ballot")
-            proposal = _decode(decode_proposal, proposal_blob, f"{where}, column proposal")
-            accepted[slot] = AcceptedEntry(slot, ballot, proposal)
+            column = f"{where}, column proposal"
+            opened = self._open(_aad("accepted", slot), proposal_blob, column)
+            accepted[slot] = AcceptedEntry(slot, ballot, _decode(decode_proposal, opened, column))
         chosen: dict[int, Proposal] = {}
         for slot, proposal_blob in chosen_rows:
             where = f"table chosen, row slot {slot!r}"
             _check_slot(slot, where)
-            chosen[slot] = _decode(decode_proposal, proposal_blob, f"{where}, column proposal")
+            column = f"{where}, column proposal"
+            opened = self._open(_aad("chosen", slot), proposal_blob, column)
+            chosen[slot] = _decode(decode_proposal, opened, column)
         return DurableState(promised, accepted, chosen, snapshot, boots)
 
     def image(self) -> DurableState:
@@ -236,7 +277,10 @@ class SqliteReplicaStore:
             raise StoreError(f"accepted: expected an AcceptedEntry, found {type(entry).__name__}")
         _check_slot(entry.slot, "accepted")
         ballot = _encode(encode_ballot, entry.ballot, f"accepted slot {entry.slot}")
-        proposal = _encode(encode_proposal, entry.proposal, f"accepted slot {entry.slot}")
+        proposal = self._seal(
+            _aad("accepted", entry.slot),
+            _encode(encode_proposal, entry.proposal, f"accepted slot {entry.slot}"),
+        )
         with self._transaction():
             if entry.slot >= self._upto():
                 self._db.execute(
@@ -248,7 +292,9 @@ class SqliteReplicaStore:
         """SqliteReplicaStore.put_chosen: durably record a chosen slot, unless it is below
         the snapshot (then nothing changes). Precondition: 0 <= slot < 2^63."""
         _check_slot(slot, "chosen")
-        blob = _encode(encode_proposal, proposal, f"chosen slot {slot}")
+        blob = self._seal(
+            _aad("chosen", slot), _encode(encode_proposal, proposal, f"chosen slot {slot}")
+        )
         with self._transaction():
             if slot >= self._upto():
                 self._db.execute("INSERT OR REPLACE INTO chosen VALUES (?, ?)", (slot, blob))
@@ -260,7 +306,9 @@ class SqliteReplicaStore:
         if not isinstance(snapshot, Snapshot):
             raise StoreError(f"snapshot: expected a Snapshot, found {type(snapshot).__name__}")
         _check_slot(snapshot.upto, "snapshot upto")
-        blob = _encode(encode_snapshot, snapshot, "snapshot")
+        blob = self._seal(
+            _aad("snapshot", snapshot.upto), _encode(encode_snapshot, snapshot, "snapshot")
+        )
         with self._transaction():
             if snapshot.upto <= self._upto():
                 return
@@ -284,7 +332,10 @@ class SqliteReplicaStore:
         promised = _encode(encode_ballot, image.promised, "image promised")
         _check_slot(image.boots, "image boots")
         _check_slot(image.snapshot.upto, "image snapshot upto")
-        snapshot = _encode(encode_snapshot, image.snapshot, "image snapshot")
+        snapshot = self._seal(
+            _aad("snapshot", image.snapshot.upto),
+            _encode(encode_snapshot, image.snapshot, "image snapshot"),
+        )
         accepted: list[tuple[int, bytes, bytes]] = []
         for slot, entry in image.accepted.items():
             _check_slot(slot, "image accepted")
@@ -295,13 +346,16 @@ class SqliteReplicaStore:
                 (
                     slot,
                     _encode(encode_ballot, entry.ballot, where),
-                    _encode(encode_proposal, entry.proposal, where),
+                    self._seal(
+                        _aad("accepted", slot), _encode(encode_proposal, entry.proposal, where)
+                    ),
                 )
             )
         chosen: list[tuple[int, bytes]] = []
         for slot, proposal in image.chosen.items():
             _check_slot(slot, "image chosen")
-            chosen.append((slot, _encode(encode_proposal, proposal, f"image chosen slot {slot}")))
+            blob = _encode(encode_proposal, proposal, f"image chosen slot {slot}")
+            chosen.append((slot, self._seal(_aad("chosen", slot), blob)))
         with self._transaction():
             db = self._db
             db.execute(
@@ -323,11 +377,30 @@ class SqliteReplicaStore:
             self._closed = True
             self._db.close()
 
+    def _seal(self, aad: bytes, plaintext: bytes) -> bytes:
+        nonce = self._rng.random_bytes(GCM_NONCE_LEN)
+        return nonce + aes256gcm_seal(self._key.reveal(), nonce, plaintext, aad)
+
+    def _open(self, aad: bytes, blob: object, where: str) -> bytes:
+        if not isinstance(blob, bytes) or len(blob) < GCM_NONCE_LEN:
+            raise StoreError(f"{where}: expected a sealed blob")
+        try:
+            return aes256gcm_open(
+                self._key.reveal(), blob[:GCM_NONCE_LEN], blob[GCM_NONCE_LEN:], aad
+            )
+        except DecryptionError:
+            raise StoreError(f"{where}: does not open under this replica's sealing key") from None
+
     def _upto(self) -> int:
         (upto,) = self._db.execute("SELECT upto FROM snapshot WHERE id = 0").fetchone()
         if type(upto) is not int:
             raise StoreError("table snapshot, column upto: expected an integer")
         return upto
+
+
+def _aad(table: str, slot: int) -> bytes:
+    """What a sealed row is bound to: its table and its slot (the snapshot: its upto)."""
+    return SEAL_CONTEXT + table.encode() + b"|" + slot.to_bytes(8, "big")
 
 
 def _check_slot(value: object, where: str) -> None:

@@ -189,7 +189,7 @@ def test_a_fleet_on_sqlite_survives_a_full_restart(tmp_path: object) -> None:
     config = ConsensusConfig(replicas=3)
 
     def store(i: int) -> SqliteReplicaStore:
-        return SqliteReplicaStore(tmp_path / f"hsm{i}.db")
+        return SqliteReplicaStore(tmp_path / f"hsm{i}.db", Secret(bytes(32)))
 
     world = World(8, config, HsmConfig(), store_factory=store)
     assert world.settle()

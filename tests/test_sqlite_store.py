@@ -24,7 +24,6 @@ from impl.peer_messages import (
     Proposal,
     Snapshot,
 )
-from impl.peer_wire import encode_proposal
 from impl.redact import Secret
 from impl.sqlite_store import SqliteReplicaStore
 from impl.store import MemoryReplicaStore, ReplicaStore
@@ -33,6 +32,7 @@ from impl.vault import ConsumeAttempt, PasswordFactor, Register, VaultRecord
 SECRET = b"\xa5SUPER-SECRET-VALUE\x5a" * 2
 FACTOR = PasswordFactor(b"s" * 16, Secret(b"\x3c" * 32))
 REGISTER = Register("alice", Method.PASSWORD, FACTOR, Secret(SECRET))
+RECORD = VaultRecord("alice", Method.PASSWORD, 1, FACTOR, Secret(SECRET))
 
 # ---------------------------------------------------------------------------- strategies
 
@@ -75,6 +75,9 @@ operations = st.lists(
     max_size=14,
 )
 
+#: The sealing key every store of these tests is made with.
+KEY = Secret(bytes(range(32)))
+
 
 def _apply(store: ReplicaStore, op: str, arg: object, image: DurableState | None) -> None:
     if op == "set_promised":
@@ -102,14 +105,14 @@ def test_sqlite_store_behaves_like_memory_store(ops: list[tuple[str, object]]) -
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replica.db"
         memory = MemoryReplicaStore()
-        disk = SqliteReplicaStore(path)
+        disk = SqliteReplicaStore(path, KEY)
         memory_image: DurableState | None = None
         disk_image: DurableState | None = None
         try:
             for op, arg in ops:
                 if op == "reopen":
                     disk.close()
-                    disk = SqliteReplicaStore(path)
+                    disk = SqliteReplicaStore(path, KEY)
                 elif op == "image":
                     memory_image, disk_image = memory.image(), disk.image()
                     assert memory_image == disk_image
@@ -124,7 +127,7 @@ def test_sqlite_store_behaves_like_memory_store(ops: list[tuple[str, object]]) -
 def test_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     entry = AcceptedEntry(3, Ballot(2, 1), Proposal(bytes(16), REGISTER))
-    with SqliteReplicaStore(path) as store:
+    with SqliteReplicaStore(path, KEY) as store:
         assert store.load() == DurableState()
         store.set_promised(Ballot(5, 2))
         store.put_accepted(entry)
@@ -132,14 +135,14 @@ def test_survives_close_and_reopen(tmp_path: Path) -> None:
         store.set_boots(3)
         expected = store.load()
     assert "closed" in repr(store)
-    with SqliteReplicaStore(str(path)) as again:
+    with SqliteReplicaStore(str(path), KEY) as again:
         assert again.load() == expected
         assert again.load().accepted[3] == entry
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_snapshot_compacts_and_older_snapshots_are_ignored(tmp_path: Path) -> None:
-    with SqliteReplicaStore(tmp_path / "r.db") as store:
+    with SqliteReplicaStore(tmp_path / "r.db", KEY) as store:
         proposal = Proposal(bytes(16), Noop())
         for slot in range(6):
             store.put_accepted(AcceptedEntry(slot, Ballot(1, 0), proposal))
@@ -157,7 +160,7 @@ def test_snapshot_compacts_and_older_snapshots_are_ignored(tmp_path: Path) -> No
 
 
 def test_image_and_restore(tmp_path: Path) -> None:
-    with SqliteReplicaStore(tmp_path / "r.db") as store:
+    with SqliteReplicaStore(tmp_path / "r.db", KEY) as store:
         store.set_promised(Ballot(1, 1))
         store.put_accepted(AcceptedEntry(0, Ballot(1, 1), Proposal(bytes(16), REGISTER)))
         old = store.image()
@@ -172,7 +175,7 @@ def test_image_and_restore(tmp_path: Path) -> None:
 
 
 def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
-    with SqliteReplicaStore(tmp_path / "r.db") as store:
+    with SqliteReplicaStore(tmp_path / "r.db", KEY) as store:
         store.set_promised(Ballot(1, 1))
         before = store.load()
         bad_secret = Register("a", Method.PASSWORD, FACTOR, Secret(SECRET * 10))
@@ -210,60 +213,99 @@ def _corrupt(path: Path, sql: str, *args: object) -> None:
     db.close()
 
 
+def _row(path: Path, sql: str) -> object:
+    db = sqlite3.connect(path)
+    (value,) = db.execute(sql).fetchone()
+    db.close()
+    return value
+
+
 def test_corrupted_rows_are_refused_naming_table_and_row(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
-    with SqliteReplicaStore(path) as store:
+    with SqliteReplicaStore(path, KEY) as store:
         store.put_accepted(AcceptedEntry(5, Ballot(1, 0), Proposal(bytes(16), REGISTER)))
         store.put_chosen(6, Proposal(bytes(16), REGISTER))
-    good = encode_proposal(Proposal(bytes(16), REGISTER))
+    sealed_5 = _row(path, "SELECT proposal FROM accepted WHERE slot = 5")
+    sealed_6 = _row(path, "SELECT proposal FROM chosen WHERE slot = 6")
+    assert isinstance(sealed_5, bytes)
 
-    _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", good[:-1])
+    _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", sealed_5[:-1])
     with pytest.raises(StoreError, match="table accepted, row slot 5, column proposal") as info:
-        SqliteReplicaStore(path)
+        SqliteReplicaStore(path, KEY)
     assert SECRET.hex() not in str(info.value)
     assert "SUPER-SECRET" not in str(info.value)
-    _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", good)
+    _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", sealed_5)
 
     _corrupt(path, "UPDATE chosen SET proposal = 'text' WHERE slot = 6")
     with pytest.raises(StoreError, match="table chosen, row slot 6, column proposal"):
-        SqliteReplicaStore(path)
-    _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", good)
+        SqliteReplicaStore(path, KEY)
+    _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", sealed_6)
 
     _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", b"\x01\x00")
     with pytest.raises(StoreError, match="table accepted, row slot 5, column ballot"):
-        SqliteReplicaStore(path)
+        SqliteReplicaStore(path, KEY)
     _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", b"\x01" + bytes(10))
 
     _corrupt(path, "UPDATE snapshot SET upto = 3")
     with pytest.raises(StoreError, match="table snapshot"):
-        SqliteReplicaStore(path)
+        SqliteReplicaStore(path, KEY)
     _corrupt(path, "UPDATE snapshot SET upto = 0")
 
     _corrupt(path, "UPDATE meta SET promised = ?", b"")
     with pytest.raises(StoreError, match="table meta, column promised"):
-        SqliteReplicaStore(path)
+        SqliteReplicaStore(path, KEY)
     _corrupt(path, "UPDATE meta SET promised = ?", b"\x01" + bytes(10))
 
-    with SqliteReplicaStore(path) as store:  # repaired
+    with SqliteReplicaStore(path, KEY) as store:  # repaired
         assert store.load().accepted[5].proposal.value == REGISTER
+
+
+def test_the_store_is_sealed_the_operator_reads_and_moves_nothing(tmp_path: Path) -> None:
+    """The file is on the operator's disk: no secret in it, a sealed row moved to another
+    slot or table does not open, and another key opens nothing."""
+    path = tmp_path / "r.db"
+    with SqliteReplicaStore(path, KEY) as store:
+        store.put_accepted(AcceptedEntry(5, Ballot(1, 0), Proposal(bytes(16), REGISTER)))
+        store.put_chosen(6, Proposal(bytes(16), REGISTER))
+        store.put_snapshot(Snapshot(4, (RECORD,)))
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert SECRET not in on_disk
+    assert b"SUPER-SECRET" not in on_disk
+    assert SECRET.hex().encode() not in on_disk
+
+    sealed_5 = _row(path, "SELECT proposal FROM accepted WHERE slot = 5")
+    sealed_6 = _row(path, "SELECT proposal FROM chosen WHERE slot = 6")
+    _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", sealed_5)  # moved
+    with pytest.raises(
+        StoreError, match="table chosen, row slot 6, column proposal: does not open"
+    ):
+        SqliteReplicaStore(path, KEY)
+    _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", sealed_6)
+
+    with pytest.raises(StoreError, match="sealed under another key"):
+        SqliteReplicaStore(path, Secret(bytes(32)))
+    with pytest.raises(StoreError, match="32-byte Secret"):
+        SqliteReplicaStore(path, Secret(bytes(16)))
+    with SqliteReplicaStore(path, KEY) as store:
+        assert store.load().snapshot.records == (RECORD,)
 
 
 def test_wrong_schema_or_foreign_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
-    SqliteReplicaStore(path).close()
-    _corrupt(path, "UPDATE meta SET schema_version = 2")
-    with pytest.raises(StoreError, match="table meta: expected schema version 1, found 2"):
-        SqliteReplicaStore(path)
+    SqliteReplicaStore(path, KEY).close()
+    _corrupt(path, "UPDATE meta SET schema_version = 1")
+    with pytest.raises(StoreError, match="table meta: expected schema version 2, found 1"):
+        SqliteReplicaStore(path, KEY)
 
     other = tmp_path / "other.db"
     _corrupt(other, "CREATE TABLE things (x)")
     with pytest.raises(StoreError, match="not a replica store"):
-        SqliteReplicaStore(other)
+        SqliteReplicaStore(other, KEY)
 
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not an SQLite database, not at all" * 30)
     with pytest.raises(StoreError, match="not readable"):
-        SqliteReplicaStore(garbage)
+        SqliteReplicaStore(garbage, KEY)
 
     with pytest.raises(StoreError, match="cannot"):
-        SqliteReplicaStore(tmp_path / "missing-dir" / "r.db")
+        SqliteReplicaStore(tmp_path / "missing-dir" / "r.db", KEY)

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from impl.errors import StoreError, VaultError
-from impl.net.fleetdir import STORE_FILE, replica_dir
+from impl.net.fleetdir import STORE_FILE, load_fleet, load_replica_keys, replica_dir
 from impl.peer_messages import Ballot, Noop
 from impl.peer_wire import encode_proposal
+from impl.replica import storage_key
 from impl.sqlite_store import SqliteReplicaStore
 from impl.vault import Vault, VaultPolicy, VaultRecord
 
@@ -61,7 +62,10 @@ def read_durable_vault(directory: Path, replica: int, policy: VaultPolicy) -> Du
     path = replica_dir(Path(directory), replica) / STORE_FILE
     if not path.is_file():
         raise StoreError(f"replica store {path}: missing")
-    with SqliteReplicaStore(path) as store:
+    # The workbench's reader holds the replica's keys (its own fleet directory); on a real
+    # fleet only the HSM can open its store.
+    keys = load_replica_keys(Path(directory), replica, load_fleet(Path(directory)))
+    with SqliteReplicaStore(path, storage_key(keys, replica)) as store:
         state = store.load()
     vault = Vault(policy)
     vault.restore(state.snapshot.records)

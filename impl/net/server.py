@@ -77,7 +77,7 @@ from impl.net.frame import (
     not_leader,
     reason_frame,
 )
-from impl.replica import Backing, HsmReplica, NotLeader
+from impl.replica import Backing, HsmReplica, NotLeader, storage_key
 from impl.sqlite_store import SqliteReplicaStore
 
 MAX_CONNECTIONS: Final = 256
@@ -150,7 +150,9 @@ class ReplicaServer:
         self._stopping = False
         self._listener = self._bind()
         self.port: int = self._listener.getsockname()[1]
-        self._store = SqliteReplicaStore(replica_dir(self.directory, replica) / STORE_FILE)
+        self._store = SqliteReplicaStore(
+            replica_dir(self.directory, replica) / STORE_FILE, storage_key(keys, replica)
+        )
         try:
             self.hsm = HsmReplica(
                 replica,

@@ -33,7 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from impl.consensus import ConsensusConfig
-from impl.crypto.symmetric import SeededRng
+from impl.crypto.symmetric import SeededRng, SystemRng
 from impl.errors import ConfigError, VaultbenchError
 from impl.hsm import HsmConfig
 from impl.messages import (
@@ -192,7 +192,12 @@ class Campaign:
         if config.store == "sqlite":
             directory = tempfile.TemporaryDirectory(prefix="vaultbench-sim-")
             self._directory = directory
-            store_factory = lambda i: SqliteReplicaStore(Path(directory.name) / f"hsm{i}.db")  # noqa: E731
+            # The simulated HSMs' sealing key lives in this process, as the HSMs do; the
+            # rows' nonces are random, which changes the files, never the run.
+            sealing = Secret(SystemRng().random_bytes(32))
+            store_factory = lambda i: SqliteReplicaStore(  # noqa: E731
+                Path(directory.name) / f"hsm{i}.db", sealing
+            )
         self.world = World(
             config.seed,
             consensus,
