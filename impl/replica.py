@@ -48,6 +48,7 @@ from impl.crypto.hpke import FleetKeyPair, FleetPublicKey
 from impl.crypto.symmetric import Rng, hkdf_sha256
 from impl.errors import ConfigError, HsmUnavailable, VaultError
 from impl.hsm import HsmConfig, RecordView
+from impl.logs import logger
 from impl.messages import Response
 from impl.observe import NO_OBSERVER, observer_or_null, request_flow
 from impl.observe import Observer as PartyObserver
@@ -101,6 +102,8 @@ class FleetKeys:
     def __repr__(self) -> str:
         return f"FleetKeys(<{len(self.peers)} replica identities>)"
 
+
+_log = logger(__name__)
 
 #: HKDF info of a replica's storage sealing key (``storage_key``).
 STORAGE_KEY_INFO: Final = b"vaultbench replica storage v1"
@@ -164,6 +167,13 @@ class _Run:
     observer: PartyObserver = NO_OBSERVER
 
     def answer(self, response: Response, rng: Rng) -> None:
+        _log.debug(
+            "%s answered %s (slot %d, charge slot %d)",
+            self.flow,
+            _response_name(response),
+            self.slot,
+            self.charge_slot,
+        )
         if self.observer.active:
             self.observer.record("hsm", f"{self.flow}/response", encode_response(response))
         sealed = seal_response(self.response_key, response, rng)
@@ -281,6 +291,7 @@ class HsmReplica:
 
     def crash(self) -> None:
         """crash: lose every volatile thing (vault in memory, sessions, pending requests)."""
+        _log.info("%s: crash", self.name)
         self._generation += 1
         self._armed.clear()
         self._service.forget()
@@ -288,6 +299,7 @@ class HsmReplica:
 
     def restart(self) -> None:
         """restart: boot again from the durable store (a new peer-channel boot too)."""
+        _log.info("%s: restart from the durable store", self.name)
         self._generation += 1
         self._channel.restart()
         self.consensus.start()
@@ -309,7 +321,11 @@ class HsmReplica:
         """
         if not self.is_up:
             return
-        sender, message = self._channel.open(data)
+        try:
+            sender, message = self._channel.open(data)
+        except Exception as exc:
+            _log.debug("%s: peer envelope refused: %s", self.name, type(exc).__name__)
+            raise
         self.consensus.on_message(sender, message)
 
     def tick(self) -> None:
@@ -329,14 +345,17 @@ class HsmReplica:
         if not self.is_up:
             raise HsmUnavailable(f"{self.name} is down")
         if not self.consensus.ready:
+            _log.debug("%s: not the ready leader (hint %s)", self.name, self.consensus.leader_hint)
             raise NotLeader(self.index, self.consensus.leader_hint)
         try:
             request, response_key = open_request(self._keys.fleet_keypair, sealed_request)
-        except Exception:
+        except Exception as exc:
             self.requests_rejected += 1
+            _log.debug("%s: request refused: %s", self.name, type(exc).__name__)
             raise
         self.requests_handled += 1
         flow = request_flow(request)
+        _log.debug("%s: %s request for user %s", self.name, flow, getattr(request, "user", "?"))
         watcher = self._party_observer
         if watcher.active:
             watcher.record("hsm", f"{flow}/request", encode_request(request))
@@ -418,6 +437,13 @@ class HsmReplica:
         """The result ``value`` would have on a copy of the vault as it is now."""
         app = _VaultApp(Vault(self._vault.policy, dict(self._vault.records_by_user())))
         return app.apply(-1, Proposal(request_id, value))
+
+
+def _response_name(response: Response) -> str:
+    """The answer's type and public counts, for the log (never its secret)."""
+    remaining = getattr(response, "remaining", None)
+    name = type(response).__name__
+    return name if remaining is None else f"{name} ({remaining} left)"
 
 
 def _as_result(result: object) -> CommandResult | Rejected | None:
