@@ -43,6 +43,7 @@ extensions = [
     "vaultbench_bibliography",
     "cli_reference",
     "msc",
+    "bench_plots",
 ]
 
 root_doc = "index"

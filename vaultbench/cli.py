@@ -277,8 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="use test-strength Argon2id parameters (faster; never for real data)",
     )
 
-    from vaultbench import coalitions, evidence, fleet_cmd, mutants, rotate, simulate, site
+    from vaultbench import bench, coalitions, evidence, fleet_cmd, mutants, rotate, simulate, site
 
+    bench.add_arguments(
+        commands.add_parser(
+            "bench",
+            help="performance as ratios to the cryptographic floor, measured in the same run",
+            description=bench.DESCRIPTION,
+        )
+    )
     fleet_cmd.add_arguments(commands)
     simulate.add_parser(commands)
     rotate.add_parser(commands)
@@ -602,6 +609,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "check":
         return _check(args)
+
+    if args.command == "bench":
+        from vaultbench import bench
+
+        return bench.run(args)
 
     if args.command == "fleet":
         from vaultbench import fleet_cmd

@@ -36,10 +36,12 @@ class VerifyKey:
 
     __slots__ = ("_key", "_raw")
 
-    def __init__(self, key: Ed25519PublicKey) -> None:
-        # Use ``VerifyKey.from_bytes`` or ``SigningKey.public_key``.
+    def __init__(self, key: Ed25519PublicKey, raw: bytes | None = None) -> None:
+        # Use ``VerifyKey.from_bytes`` or ``SigningKey.public_key``. ``raw``, when given,
+        # is the encoding ``key`` was loaded from: the library keeps those exact 32 bytes,
+        # so asking it to serialize them again would only cost time.
         self._key: Final = key
-        self._raw: Final = key.public_bytes(_RAW, _RAW_PUBLIC)
+        self._raw: Final = raw if raw is not None else key.public_bytes(_RAW, _RAW_PUBLIC)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VerifyKey:
@@ -51,11 +53,12 @@ class VerifyKey:
             raise CryptoError(
                 f"Ed25519 public key: expected {PUBLIC_KEY_LEN} bytes, found {len(data)}"
             )
+        raw = bytes(data)
         try:
-            key = Ed25519PublicKey.from_public_bytes(bytes(data))
+            key = Ed25519PublicKey.from_public_bytes(raw)
         except ValueError:
             raise CryptoError("Ed25519 public key: not a valid encoding") from None
-        return cls(key)
+        return cls(key, raw)
 
     def raw(self) -> bytes:
         """VerifyKey.raw: the 32-byte encoding of the public key."""

@@ -177,6 +177,10 @@ class World:
         self.on_reply: Callable[[int], None] | None = None
         self._next_call = 0
         self.rejected_messages = 0
+        #: replica-to-replica envelopes handed to the network (before drops and
+        #: duplicates) and their bytes: what ``vaultbench bench`` counts per operation
+        self.peer_messages = 0
+        self.peer_bytes = 0
         for i in range(n):
             self._schedule_tick(i)
 
@@ -308,6 +312,8 @@ class World:
 
     def _send_peer(self, src: int, dst: int, data: bytes, label: str = "") -> None:
         self._party_observer.record("operator", "peer/message", data)
+        self.peer_messages += 1
+        self.peer_bytes += len(data)
         net = self.network
         if net.drop and self.random.random() < net.drop:
             self._push(self.now + self._delay(), "drop", src, dst, label=label)
