@@ -215,7 +215,7 @@ class _Runner:
     def step(self, name: str, epoch: int, file: str, check: Callable[[], _T]) -> _T | None:
         try:
             value = check()
-        except (VaultbenchError, ValueError, KeyError, TypeError) as error:
+        except (VaultbenchError, ValueError, KeyError, TypeError, RecursionError) as error:
             detail = str(error) or type(error).__name__
             self.report.steps.append(AuditStep(name, epoch, file, False, detail[:300]))
             _log.info("audit: epoch %d, %s (%s): FAILED: %s", epoch, name, file, detail[:300])

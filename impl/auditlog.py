@@ -436,6 +436,11 @@ def _parse_body(body: str) -> Checkpoint:
         if not line:
             raise CheckpointError(f"note line {number}: empty line in the checkpoint")
     origin, size_text, root_text = lines[:3]
+    if len(size_text) > len(str(U64_MAX)):
+        raise CheckpointError(
+            f"note line 2 (tree size): expected at most {len(str(U64_MAX))} digits, "
+            f"found {len(size_text)}"
+        )
     if not _SIZE_RE.fullmatch(size_text):
         raise CheckpointError(
             f"note line 2 (tree size): expected a decimal without leading zeros, "
@@ -826,7 +831,7 @@ def _encode_line(index: int, entry: SignedStatement) -> bytes:
 def _decode_line(index: int, line: bytes) -> SignedStatement:
     try:
         record = json.loads(line.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadEntryError("not a JSON object in ASCII") from None
     if not isinstance(record, dict) or set(record) != _LINE_FIELDS:
         raise BadEntryError(f"expected exactly the fields {sorted(_LINE_FIELDS)}")

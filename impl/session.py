@@ -97,9 +97,13 @@ def _pad(data: bytes) -> bytes:
 
 
 def _unpad(data: bytes, what: str) -> bytes:
+    """The inverse of ``_pad``, strict: a 0x80 then fewer zero bytes than a block. More
+    zeros (a whole extra block) would be a second encoding of the same message."""
     stripped = data.rstrip(b"\x00")
     if len(data) % PAD_BLOCK or not stripped or stripped[-1] != 0x80:
         raise WireError(f"{what}: padding is malformed ({len(data)} bytes)")
+    if len(data) - len(stripped) >= PAD_BLOCK:
+        raise WireError(f"{what}: padding is not minimal ({len(data)} bytes)")
     return stripped[:-1]
 
 
