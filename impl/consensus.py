@@ -39,10 +39,11 @@ in ``start``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from impl.crypto.symmetric import Rng
 from impl.errors import ConfigError, ProtocolError
@@ -76,6 +77,11 @@ FLEET_VARIANTS: Final = (
     "rollback-beyond-budget",
 )
 MAX_REPLICAS: Final = 64
+#: The largest round, slot or commit index a message may carry. A correct fleet never
+#: gets near it (2^63 elections, or log slots); refusing more keeps every ``round + 1``
+#: and ``slot + 1`` a replica computes from what it heard inside the wire's u64, so a
+#: faulty peer cannot make this replica's next ballot or slot unencodable.
+MAX_COUNTER: Final = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -400,9 +406,11 @@ class Replica:
 
         Raises ``ProtocolError`` (counted in ``counters.extra["refused"]``; nothing changes)
         for a message no correct replica sends: a sender outside the fleet, a ballot of a
-        replica outside the fleet, a leader message under another replica's ballot, an
-        answer to a ballot that is not this replica's, a snapshot or entry that does not
-        fit where it claims to go.
+        replica outside the fleet, a round, slot or index that is not an int in
+        0..``MAX_COUNTER``, a leader message under another replica's ballot, an answer to a
+        ballot that is not this replica's, a reject of a ballot not below its promise, a
+        promise whose votes are out of order, a snapshot or entry that does not fit where
+        it claims to go.
         """
         if not self.up:
             return
@@ -431,14 +439,11 @@ class Replica:
 
     def _validate(self, sender: int, message: PeerMessage) -> None:
         n = self.config.replicas
-        if not 0 <= sender < n or sender == self.index:
-            raise ProtocolError(f"message from replica {sender}, not a peer in 0..{n - 1}")
-        ballots = [
-            getattr(message, name) for name in ("ballot", "promised") if hasattr(message, name)
-        ]
-        for ballot in ballots:
-            if not 0 <= ballot.replica < n or ballot.round < 0:
-                raise ProtocolError(f"ballot {ballot} names no replica of the fleet")
+        if type(sender) is not int or not 0 <= sender < n or sender == self.index:
+            raise ProtocolError(f"message from replica {sender!r}, not a peer in 0..{n - 1}")
+        if not isinstance(message, _MESSAGE_TYPES):
+            raise ProtocolError(f"not a peer message: {type(message).__name__}")
+        self._check_numbers(message)
         match message:
             case Prepare(ballot=b) | Accept(ballot=b) | Commit(ballot=b) if b.replica != sender:
                 raise ProtocolError(
@@ -457,14 +462,87 @@ class Replica:
                 raise ProtocolError(
                     "a promise carries a vote above its ballot or below its from_slot"
                 )
+            case Promise(accepted=votes) if not _strictly_increasing([v.slot for v in votes]):
+                raise ProtocolError("a promise carries votes out of slot order or repeated")
+            case Reject(ballot=b, promised=p) if not p > b:
+                raise ProtocolError(
+                    f"a reject of ballot {b} whose promise {p} is not above it: no acceptor "
+                    "refuses a ballot at or above its promise"
+                )
             case CatchUpReply(snapshot=snap, entries=entries):
                 slots = [e.slot for e in entries]
-                if slots != sorted(set(slots)):
+                if not _strictly_increasing(slots):
                     raise ProtocolError("catch-up entries out of order or repeated")
                 if snap is not None and slots and slots[0] < snap.upto:
                     raise ProtocolError("catch-up entries below the snapshot they come with")
+                if snap is not None and not _strictly_increasing([r.user for r in snap.records]):
+                    raise ProtocolError("a snapshot whose records are not sorted by user")
             case _:
                 pass
+
+    def _check_numbers(self, message: PeerMessage) -> None:
+        """Every ballot names a replica of the fleet; every round, slot and index is an int
+        in 0..MAX_COUNTER; every entry is of its type (what the wire guarantees, checked
+        again for a message built in-process)."""
+        n = self.config.replicas
+        ballots: list[object] = []
+        numbers: list[tuple[str, object]] = []
+        proposals: list[object] = []
+        match message:
+            case Prepare(ballot=b, from_slot=f):
+                ballots.append(b)
+                numbers.append(("from_slot", f))
+            case Promise(ballot=b, from_slot=f, accepted=votes, committed=c):
+                ballots.append(b)
+                numbers += [("from_slot", f), ("committed", c)]
+                if not isinstance(votes, tuple):
+                    raise ProtocolError("Promise.accepted: expected a tuple of votes")
+                for vote in votes:
+                    if not isinstance(vote, AcceptedEntry):
+                        raise ProtocolError(f"Promise vote: found a {type(vote).__name__}")
+                    ballots.append(vote.ballot)
+                    numbers.append(("vote slot", vote.slot))
+                    proposals.append(vote.proposal)
+            case Accept(ballot=b, slot=slot, proposal=proposal, committed=c):
+                ballots.append(b)
+                numbers += [("slot", slot), ("committed", c)]
+                proposals.append(proposal)
+            case Accepted(ballot=b, slot=slot):
+                ballots.append(b)
+                numbers.append(("slot", slot))
+            case Reject(ballot=b, promised=promised):
+                ballots += [b, promised]
+            case Commit(ballot=b, committed=c):
+                ballots.append(b)
+                numbers.append(("committed", c))
+            case CatchUp(from_slot=f):
+                numbers.append(("from_slot", f))
+            case CatchUpReply(snapshot=snap, entries=entries):
+                if snap is not None:
+                    if not isinstance(snap, Snapshot):
+                        raise ProtocolError(f"CatchUpReply.snapshot: a {type(snap).__name__}")
+                    numbers.append(("snapshot upto", snap.upto))
+                if not isinstance(entries, tuple):
+                    raise ProtocolError("CatchUpReply.entries: expected a tuple")
+                for entry in entries:
+                    if not isinstance(entry, ChosenEntry):
+                        raise ProtocolError(f"catch-up entry: found a {type(entry).__name__}")
+                    numbers.append(("entry slot", entry.slot))
+                    proposals.append(entry.proposal)
+        for ballot in ballots:
+            if not isinstance(ballot, Ballot):
+                raise ProtocolError(f"expected a Ballot, found a {type(ballot).__name__}")
+            rnd, rep = ballot.round, ballot.replica
+            if type(rnd) is not int or not 0 <= rnd <= MAX_COUNTER:
+                raise ProtocolError(f"ballot round {rnd!r} outside 0..{MAX_COUNTER}")
+            if type(rep) is not int or not 0 <= rep < n:
+                raise ProtocolError(f"ballot {ballot} names no replica of the fleet")
+        for name, value in numbers:
+            if type(value) is not int or not 0 <= value <= MAX_COUNTER:
+                raise ProtocolError(f"{name} {value!r} outside 0..{MAX_COUNTER}")
+        for item in proposals:
+            if not isinstance(item, Proposal):
+                raise ProtocolError(f"expected a Proposal, found a {type(item).__name__}")
 
     def _follow(self, sender: int, ballot: Ballot, promise: bool) -> bool:
         """A message of the leader (or candidate) of ``ballot``: refuse it below our promise
@@ -701,10 +779,10 @@ class Replica:
         self._store.put_snapshot(snapshot)
         self.snapshot = snapshot
         self._app.restore(snapshot)
-        for slot in range(self.applied, snapshot.upto):
-            pending = self._pending.pop(slot, None)
-            if pending is not None:
-                pending.on_applied(Lost(slot))
+        # The pending requests the snapshot jumps over (walk them, not the slot range: a
+        # snapshot may be far ahead, and a walk over 2^63 slots never ends).
+        for slot in sorted(s for s in self._pending if self.applied <= s < snapshot.upto):
+            self._pending.pop(slot).on_applied(Lost(slot))
         self.applied = snapshot.upto
         self.accepted = {s: e for s, e in self.accepted.items() if s >= snapshot.upto}
         self.chosen = {s: p for s, p in self.chosen.items() if s >= snapshot.upto}
@@ -725,6 +803,14 @@ class Replica:
     def _observe(self, observation: Observation) -> None:
         if self._observer is not None:
             self._observer(observation)
+
+
+_Ordered = TypeVar("_Ordered", int, str)
+_MESSAGE_TYPES: Final = (Prepare, Promise, Accept, Accepted, Reject, Commit, CatchUp, CatchUpReply)
+
+
+def _strictly_increasing(values: Sequence[_Ordered]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(values))
 
 
 def describe(message: PeerMessage) -> str:

@@ -53,9 +53,22 @@ class SignatureMessage:
     digest: bytes
 
     def __post_init__(self) -> None:
+        for name, value in (
+            ("ciphersuite", self.ciphersuite),
+            ("timestamp", self.timestamp_ms),
+            ("epoch", self.epoch),
+        ):
+            if type(value) is not int:
+                raise StatementError(f"{name} must be an int, got {type(value).__name__}")
         if not 0 <= self.ciphersuite <= U32_MAX:
             raise StatementError(f"ciphersuite must be a u32, got {self.ciphersuite}")
-        encoded = self.namespace.encode("utf-8", errors="strict")
+        if not isinstance(self.namespace, str):
+            raise StatementError(f"namespace must be a str, got {type(self.namespace).__name__}")
+        try:
+            encoded = self.namespace.encode("utf-8", errors="strict")
+        except UnicodeEncodeError:
+            # A lone surrogate (from JSON's "\ud800", say) has no UTF-8 encoding.
+            raise StatementError("namespace must be valid Unicode (no lone surrogate)") from None
         if not 1 <= len(encoded) <= MAX_NAMESPACE:
             raise StatementError(
                 f"namespace must be 1..{MAX_NAMESPACE} bytes of UTF-8, got {len(encoded)}"
@@ -63,6 +76,8 @@ class SignatureMessage:
         for name, value in (("timestamp", self.timestamp_ms), ("epoch", self.epoch)):
             if not 0 <= value <= U64_MAX:
                 raise StatementError(f"{name} must be a u64, got {value}")
+        if not isinstance(self.digest, bytes):
+            raise StatementError(f"digest must be bytes, got {type(self.digest).__name__}")
         if len(self.digest) != DIGEST_LEN:
             raise StatementError(f"digest must be {DIGEST_LEN} bytes, got {len(self.digest)}")
 
@@ -113,7 +128,7 @@ def verify_statement(message: SignatureMessage, signature: bytes, verify_key: Ve
 def decode_statement(data: bytes) -> SignatureMessage:
     """decode_statement: the canonical encoding back to a message; ``StatementError`` for
     anything else (unknown, missing, repeated or reordered fields, non-minimal varints,
-    trailing bytes)."""
+    trailing bytes; ``UnsupportedCiphersuite`` for any ciphersuite but 1)."""
     reader = _Reader(bytes(data))
     ciphersuite = reader.varint_field(1, U32_MAX)
     namespace_bytes = reader.bytes_field(2)
@@ -127,8 +142,13 @@ def decode_statement(data: bytes) -> SignatureMessage:
         namespace = namespace_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise StatementError("namespace is not valid UTF-8") from None
+    if ciphersuite != CIPHERSUITE_ED25519_PROTOBUF:
+        # Refused, never guessed at: no other ciphersuite's encoding can be re-made here.
+        raise UnsupportedCiphersuite(
+            f"ciphersuite {ciphersuite} is not supported (only 1: protobuf+Ed25519)"
+        )
     message = SignatureMessage(ciphersuite, namespace, timestamp, epoch, digest)
-    if message.ciphersuite == CIPHERSUITE_ED25519_PROTOBUF and message.encode() != data:
+    if message.encode() != data:
         raise StatementError("statement bytes are not the canonical encoding")
     return message
 

@@ -49,6 +49,7 @@ Every key and serial number comes from an injected ``Rng``; validity dates are p
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -57,6 +58,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from impl.crypto.symmetric import Rng
@@ -75,6 +77,7 @@ X25519_KEY_LEN: Final = 32
 MLKEM768_KEY_LEN: Final = 1184
 HYBRID_KEY_LEN: Final = MLKEM768_KEY_LEN + X25519_KEY_LEN
 MAX_CERTIFICATE_LEN: Final = 16 * 1024
+MAX_ROLE_BYTES: Final = 64
 
 _DER: Final = serialization.Encoding.DER
 _PEM: Final = serialization.Encoding.PEM
@@ -439,13 +442,26 @@ def load_certificate_der(data: bytes, what: str) -> x509.Certificate:
             f"{what} certificate: {len(data)} bytes, expected 1 to {MAX_CERTIFICATE_LEN}"
         )
     try:
-        certificate = x509.load_der_x509_certificate(bytes(data))
-        version = certificate.version
-        # Parse every extension now, so a malformed one is a format error here.
+        with warnings.catch_warnings():
+            # cryptography warns (and will refuse) a serial that is not positive: refused
+            # below, so the warning is noise here.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            certificate = x509.load_der_x509_certificate(bytes(data))
+            version = certificate.version
+            serial = certificate.serial_number
+        # The parser is lazy: parse now every field a verifier reads later (names,
+        # validity, extensions, key), so a malformed one is a format error here and not
+        # a ValueError or TypeError from an attribute access in ``parse_certificate``.
         _ = certificate.extensions
         _ = certificate.public_key()
-    except Exception:  # the parser raises ValueError, InvalidVersion and others on garbage
+        _ = common_name(certificate.subject), certificate.subject.public_bytes()
+        _ = common_name(certificate.issuer), certificate.issuer.public_bytes()
+        _ = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+        _ = certificate.signature, certificate.tbs_certificate_bytes
+    except Exception:  # the parser raises ValueError, TypeError, InvalidVersion ... on garbage
         raise CertificateFormatError(f"{what} certificate: not a DER X.509 certificate") from None
+    if serial <= 0:
+        raise CertificateFormatError(f"{what} certificate: serial number must be positive")
     if version is not x509.Version.v3:
         raise CertificateFormatError(f"{what} certificate: version must be v3")
     if certificate.signature_algorithm_oid != SignatureAlgorithmOID.ED25519:
@@ -617,8 +633,8 @@ class _Reader:
 
 def encode_attestation_description(role: str, replica: int, firmware_measurement: bytes) -> bytes:
     """encode_attestation_description: the DER of ``AttestationDescription``."""
-    if not 1 <= len(role.encode()) <= 64:
-        raise CryptoError("role must be 1 to 64 bytes of UTF-8")
+    if not 1 <= len(role.encode()) <= MAX_ROLE_BYTES:
+        raise CryptoError(f"role must be 1 to {MAX_ROLE_BYTES} bytes of UTF-8")
     if not 0 <= replica <= MAX_REPLICA:
         raise CryptoError(f"replica index must be in 0..{MAX_REPLICA}, got {replica}")
     if len(firmware_measurement) != FIRMWARE_MEASUREMENT_LEN:
@@ -662,8 +678,11 @@ def decode_attestation_description(data: bytes) -> AttestationDescription:
             f"{what}: firmware measurement of {len(firmware)} bytes, "
             f"expected {FIRMWARE_MEASUREMENT_LEN}"
         )
-    if not role:
-        raise CertificateFormatError(f"{what}: empty role")
+    if not 1 <= len(role.encode("utf-8")) <= MAX_ROLE_BYTES:
+        # The encoder's bound: a longer role would decode to a value it cannot re-encode.
+        raise CertificateFormatError(
+            f"{what}: role of {len(role.encode('utf-8'))} bytes, expected 1 to {MAX_ROLE_BYTES}"
+        )
     return AttestationDescription(role, replica, firmware)
 
 
