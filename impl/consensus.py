@@ -47,6 +47,7 @@ from typing import Final, Protocol, TypeVar
 
 from impl.crypto.symmetric import Rng
 from impl.errors import ConfigError, ProtocolError
+from impl.logs import logger
 from impl.peer_messages import (
     ZERO_BALLOT,
     Accept,
@@ -77,6 +78,7 @@ FLEET_VARIANTS: Final = (
     "rollback-beyond-budget",
 )
 MAX_REPLICAS: Final = 64
+_log = logger(__name__)
 #: The largest round, slot or commit index a message may carry. A correct fleet never
 #: gets near it (2^63 elections, or log slots); refusing more keeps every ``round + 1``
 #: and ``slot + 1`` a replica computes from what it heard inside the wire's u64, so a
@@ -416,8 +418,11 @@ class Replica:
             return
         try:
             self._validate(sender, message)
-        except ProtocolError:
+        except ProtocolError as refused:
             self.counters.extra["refused"] = self.counters.extra.get("refused", 0) + 1
+            _log.debug(
+                "r%d: refused %s from r%s: %s", self.index, type(message).__name__, sender, refused
+            )
             raise
         match message:
             case Prepare():
@@ -662,6 +667,7 @@ class Replica:
         self.counters.elections += 1
         self._max_round = max(self._max_round, self.promised.round) + 1
         ballot = Ballot(self._max_round, self.index)
+        _log.debug("r%d: election at ballot %s", self.index, ballot)
         self._promise(ballot)
         self.role = Role.CANDIDATE
         self.ballot = ballot
@@ -680,6 +686,7 @@ class Replica:
         self.role = Role.LEADER
         self.counters.led += 1
         self.leader_hint = self.index
+        _log.info("r%d: leader at ballot %s", self.index, self.ballot)
         highest: dict[int, AcceptedEntry] = {}
         for promise in self._promises.values():
             for entry in promise.accepted:
@@ -718,6 +725,7 @@ class Replica:
         self._store.put_chosen(slot, proposal)
         self.chosen[slot] = proposal
         self.counters.chosen += 1
+        _log.debug("r%d: slot %d chosen: %s", self.index, slot, type(proposal.value).__name__)
         pending = self._pending.get(slot)
         if pending is not None and pending.on_chosen is not None:
             pending.on_chosen(proposal)
@@ -789,6 +797,7 @@ class Replica:
         self._observe(Observation("restore", self.index, snapshot.upto))
 
     def _step_down(self) -> None:
+        _log.debug("r%d: steps down (ballot %s)", self.index, self.ballot)
         self._fail_pending()
         self.role = Role.FOLLOWER
         self._inflight = {}

@@ -41,7 +41,9 @@ PLAINTEXTS = (b"CANARY-PLAINTEXT: the photos of the quokka", b"CANARY-PLAINTEXT:
 WRONG = "canary-wrong-guess-marmot-thistle"
 FAST = ClientConfig(argon2=Argon2Params.FAST)
 #: The modules whose log the flows must have gone through (else the search is hollow).
-LOGGERS = {f"vaultbench.impl.{m}" for m in ("client", "replica", "ceremony", "witness")}
+LOGGERS = {
+    f"vaultbench.impl.{m}" for m in ("client", "replica", "consensus", "ceremony", "witness")
+}
 
 
 class Capture(logging.Handler):
