@@ -29,6 +29,15 @@ def test_the_corpus_has_every_target_and_the_oracle_accepts_it() -> None:
             one_input(data[:cut])  # truncations: typed errors
 
 
+def test_the_crashes_atheris_found_stay_fixed() -> None:
+    # fuzz/regressions/: inputs that crashed the harness before their fix, as libFuzzer
+    # saved them (the dispatch byte, then the input).
+    found = sorted((ROOT / "fuzz" / "regressions").iterdir())
+    assert found
+    for path in found:
+        one_input(path.read_bytes())
+
+
 def test_the_dispatch_byte_reaches_every_target() -> None:
     assert len(TARGETS) == len(all_targets()) < 256
     for index, target in enumerate(TARGETS):

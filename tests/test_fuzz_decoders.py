@@ -15,6 +15,7 @@ tried, accepted and rejected by type (and the JSON of ``VAULTBENCH_FUZZ_REPORT``
 
 from __future__ import annotations
 
+import base64
 import re
 import sqlite3
 import tempfile
@@ -41,6 +42,7 @@ from fuzz.targets import (
 from impl.auditlog import AuditLog, CheckpointError
 from impl.crypto.x509 import (
     CertificateFormatError,
+    certificate_from_pem,
     decode_attestation_description,
     parse_certificate,
 )
@@ -376,3 +378,15 @@ def test_attestation_description_with_a_role_the_encoder_refuses_is_refused() ->
     content = b"\x02\x01\x01" + b"\x0c\x41" + role + b"\x02\x01\x01" + b"\x04\x20" + bytes(32)
     with pytest.raises(CertificateFormatError, match="role of 65 bytes"):
         decode_attestation_description(b"\x30" + bytes([len(content)]) + content)
+
+
+def test_pem_certificate_with_an_invalid_version_is_a_format_error() -> None:
+    # Found by atheris (fuzz/regressions/x509.pem-invalid-version): a version INTEGER of
+    # 18 made load_pem_x509_certificates raise InvalidVersion, which is not a ValueError,
+    # out of certificate_from_pem (fixed in impl/crypto/x509.py).
+    root = context().certificates[0]
+    bad = root.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x12", 1)
+    body = base64.encodebytes(bad).decode("ascii")
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n"
+    with pytest.raises(CertificateFormatError):
+        certificate_from_pem(pem.encode("ascii"), "fuzzed")

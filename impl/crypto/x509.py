@@ -531,14 +531,17 @@ def certificate_from_pem(text: str | bytes, what: str = "a") -> bytes:
     raw = text.encode("ascii", errors="replace") if isinstance(text, str) else bytes(text)
     try:
         certificates = x509.load_pem_x509_certificates(raw)
-    except ValueError:
+        if len(certificates) != 1:
+            raise CertificateFormatError(
+                f"{what} certificate: expected one PEM certificate, found {len(certificates)}"
+            )
+        der = _der(certificates[0])
+        armoured = certificates[0].public_bytes(_PEM)
+    except CertificateFormatError:
+        raise
+    except Exception:  # ValueError, and InvalidVersion for a version field out of range
         raise CertificateFormatError(f"{what} certificate: not PEM") from None
-    if len(certificates) != 1:
-        raise CertificateFormatError(
-            f"{what} certificate: expected one PEM certificate, found {len(certificates)}"
-        )
-    der = _der(certificates[0])
-    if certificates[0].public_bytes(_PEM).strip() != raw.strip():
+    if armoured.strip() != raw.strip():
         raise CertificateFormatError(f"{what} certificate: extra text around the PEM block")
     load_certificate_der(der, what)
     return der
