@@ -116,6 +116,7 @@ from impl.session import (
 from impl.sim.world import NetworkConfig, World
 from impl.statement import CIPHERSUITE_ED25519_PROTOBUF, SignatureMessage, key_id
 from model.vault import DEFAULT_MAX_ATTEMPTS
+from vaultbench.args import at_least
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -1213,26 +1214,6 @@ def _only(text: str) -> list[str]:
     return names
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
 DESCRIPTION: Final = (
     "Measure the workbench's performance. Each figure with a floor is measured together "
     "with that floor (the cryptography or hashing it cannot do without), in alternating "
@@ -1271,14 +1252,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--repeat",
-        type=_positive,
+        type=at_least(1),
         metavar="N",
         default=None,
         help=f"measured batches of each figure and of its floor (default {DEFAULT_REPEAT}; "
         f"--quick {QUICK_REPEAT})",
     )
     parser.add_argument(
-        "--seed", type=_seed, default=1, help="seed of the fleets, keys and runs (default 1)"
+        "--seed", type=at_least(0), default=1, help="seed of the fleets, keys and runs (default 1)"
     )
 
 

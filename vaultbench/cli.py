@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from model.bundles import BUNDLE_VARIANT_NAMES
 from model.flows import KNOWLEDGE_VARIANTS
 from model.variants import FLEET_VARIANT_NAMES
 from model.vault import DEFAULT_MAX_ATTEMPTS, VARIANTS, Method, VaultConfig
+from vaultbench.args import at_least as _at_least
 from vaultbench.checkconfig import (
     DEFAULT_QUORUM,
     DEFAULT_REPLICAS,
@@ -108,21 +109,6 @@ class CheckOutcome:
         # row names a single invariant.
         single = [name for name in names if "+" not in name]
         return single or list(names)
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number no smaller than ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 _positive = _at_least(1)

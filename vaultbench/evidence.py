@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """add_parsers: the ``deploy`` and ``audit`` subcommands."""
-    from vaultbench.cli import _at_least
+    from vaultbench.args import at_least as _at_least
 
     deploy_cmd = commands.add_parser(
         "deploy",

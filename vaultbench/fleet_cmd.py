@@ -46,6 +46,7 @@ from impl.net.fleetdir import (
 )
 from impl.net.frame import ReplicaStatus
 from impl.net.launcher import FleetProcesses, recorded_pids, stop_pid
+from vaultbench.args import at_least
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -56,21 +57,8 @@ DEMO_PASSWORD: Final = "correct horse battery staple"  # never printed
 Say = Callable[[str], None]
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _port(text: str) -> int:
-    value = _int_at_least(0)(text)
+    value = at_least(0)(text)
     if value != 0 and not 1024 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected 0 (free ports) or 1024..65535, got {value}")
     return value
@@ -120,8 +108,8 @@ def add_arguments(
         "replica, wait for a ready leader, print ports and pids; stay in the foreground "
         "until Ctrl-C (or --detach).",
     )
-    up.add_argument("--replicas", type=_int_at_least(1), default=None, help="default 5")
-    up.add_argument("--quorum", type=_int_at_least(0), default=None, help="default 0: a majority")
+    up.add_argument("--replicas", type=at_least(1), default=None, help="default 5")
+    up.add_argument("--quorum", type=at_least(0), default=None, help="default 0: a majority")
     with_dir(up)
     up.add_argument(
         "--base-port",
@@ -131,7 +119,7 @@ def add_arguments(
     )
     up.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=at_least(0),
         default=None,
         help="derive every key from this seed (reproducible; a workbench only: whoever "
         "knows the seed knows the keys). Default: the OS CSPRNG",

@@ -56,6 +56,7 @@ from model.consensus import CONSENSUS_VARIANTS
 from model.flows import KNOWLEDGE_VARIANTS
 from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from model.vault import VARIANTS as VAULT_VARIANTS
+from vaultbench.args import at_least
 
 if TYPE_CHECKING:
     from impl.bundle import AcceptedFleet, ClientTrust, ValidationBundle
@@ -1614,26 +1615,6 @@ def document(matrix: Matrix) -> dict[str, object]:
 # The command
 
 
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
 def default_jobs() -> int:
     """default_jobs: two processes where there are two cores (the runs are independent)."""
     return max(1, min(2, os.cpu_count() or 1))
@@ -1675,11 +1656,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="shorter runs (fewer seeds and steps; the proofs are the same)",
     )
     mutants.add_argument(
-        "--seed", type=_seed, default=1, help="first seed of every run (default 1)"
+        "--seed", type=at_least(0), default=1, help="first seed of every run (default 1)"
     )
     mutants.add_argument(
         "--jobs",
-        type=_jobs,
+        type=at_least(1),
         default=None,
         help="processes (default: 2 where there are 2 cores, else 1)",
     )

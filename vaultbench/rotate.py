@@ -48,7 +48,7 @@ def _faults(text: str) -> frozenset[str]:
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """add_parser: the ``rotate`` subcommand and its flags."""
-    from vaultbench.cli import _at_least
+    from vaultbench.args import at_least as _at_least
 
     rotate = commands.add_parser(
         "rotate",

@@ -71,7 +71,7 @@ def _faults(text: str) -> frozenset[str]:
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """add_parser: the ``simulate`` subcommand and its flags."""
-    from vaultbench.cli import _at_least
+    from vaultbench.args import at_least as _at_least
 
     sim = commands.add_parser(
         "simulate",
