@@ -44,8 +44,8 @@ from impl.vault import (
     PasskeyFactor,
     PasswordFactor,
     Register,
-    Release,
     Retire,
+    Settle,
     VaultRecord,
 )
 
@@ -70,11 +70,13 @@ factors = st.one_of(
 )
 commands = st.one_of(
     st.just(Noop()),
-    st.builds(Register, users, st.sampled_from(Method), factors, _sized(1, 256).map(Secret)),
-    st.builds(ConsumeAttempt, users, u32s),
-    st.builds(Release, users, u32s, u32s),
+    st.builds(
+        Register, users, u32s, u32s, st.sampled_from(Method), factors, _sized(1, 256).map(Secret)
+    ),
+    st.builds(ConsumeAttempt, users, u32s, u32s),
+    st.builds(Settle, users, u32s, st.booleans(), u32s),
     st.builds(Destroy, users, u32s),
-    st.builds(Retire, users, u32s),
+    st.builds(Retire, users, u32s, u32s),
 )
 proposals = st.builds(Proposal, st.binary(min_size=16, max_size=16), commands)
 

@@ -52,6 +52,7 @@ from impl.messages import (
     Response,
     Retired,
     RetireRecord,
+    Stale,
     WrongGuess,
 )
 from impl.method import Method
@@ -94,8 +95,8 @@ from impl.vault import (
     PasskeyFactor,
     PasswordFactor,
     Register,
-    Release,
     Retire,
+    Settle,
     VaultRecord,
 )
 from impl.wire import encode_request, encode_response
@@ -178,12 +179,23 @@ class Context:
 def request_samples(cose: bytes) -> tuple[Request, ...]:
     """request_samples: one value of every request type, fields near their bounds."""
     return (
-        RegisterPassword("alice", b"s" * 16, Secret(b"\xa5" * 32), Secret(b"R" * 32)),
-        RegisterPasskey("bob", b"c" * 32, cose, b"p" * 64, Secret(b"S" * 32)),
+        RegisterPassword(
+            "alice", 0, 0, Secret(b""), b"s" * 16, Secret(b"\xa5" * 32), Secret(b"R" * 32)
+        ),
+        RegisterPasskey(
+            "bob",
+            3,
+            4_294_967_295,
+            Secret(b"P" * 32),
+            b"c" * 32,
+            cose,
+            b"p" * 64,
+            Secret(b"S" * 32),
+        ),
         BeginRecovery("\u00e9ve-\u2603"),
-        RecoverPassword("alice", 4_294_967_295, Secret(b"\x00" * 32)),
-        RecoverPasskey("bob", 2, b"c" * 32, b"a" * 37, b'{"type":"webauthn.get"}', b"\x30" * 70),
-        RetireRecord("u" * 128, 1, Secret(b"\x5a" * 32)),
+        RecoverPassword("alice", 4_294_967_295, 9, Secret(b"\x00" * 32)),
+        RecoverPasskey("bob", 2, 0, b"c" * 32, b"a" * 37, b'{"type":"webauthn.get"}', b"\x30" * 70),
+        RetireRecord("u" * 128, 1, 1, Secret(b"\x5a" * 32)),
     )
 
 
@@ -191,8 +203,8 @@ def response_samples() -> tuple[Response, ...]:
     """response_samples: one value of every response type."""
     return (
         Registered(1),
-        PasswordRecoveryInfo(7, b"s" * 64),
-        PasskeyRecoveryInfo(2, b"h" * 32, b"c" * 1023, b"p" * 16),
+        PasswordRecoveryInfo(7, 3, b"s" * 64),
+        PasskeyRecoveryInfo(2, 0, b"h" * 32, b"c" * 1023, b"p" * 16),
         Released(Secret(b"R" * 256)),
         WrongGuess(9),
         Destroyed(),
@@ -200,6 +212,8 @@ def response_samples() -> tuple[Response, ...]:
         Refused(""),
         Refused("stale registration \u2603"),
         Retired(),
+        Stale(0, 0),
+        Stale(4_294_967_295, 10),
     )
 
 
@@ -221,18 +235,26 @@ def command_samples(cose: bytes) -> tuple[LogValue, ...]:
     return (
         Noop(),
         Register(
-            "alice", Method.PASSWORD, PasswordFactor(b"s" * 16, Secret(b"V" * 64)), Secret(b"R")
+            "alice",
+            0,
+            0,
+            Method.PASSWORD,
+            PasswordFactor(b"s" * 16, Secret(b"V" * 64)),
+            Secret(b"R"),
         ),
         Register(
             "bob",
+            4_294_967_295,
+            7,
             Method.PASSKEY,
             PasskeyFactor(b"c" * 1023, cose, b"p" * 64, 4_294_967_295),
             Secret(b"S" * 256),
         ),
-        ConsumeAttempt("alice", 3),
-        Release("bob", 1, 17),
+        ConsumeAttempt("alice", 3, 2),
+        Settle("bob", 1, True, 17),
+        Settle("bob", 1, False, 17),
         Destroy("carol", 2),
-        Retire("dave", 9),
+        Retire("dave", 9, 1),
     )
 
 

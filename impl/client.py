@@ -102,13 +102,14 @@ from impl.messages import (
     Response,
     Retired,
     RetireRecord,
+    Stale,
     WrongGuess,
 )
 from impl.method import Method
 from impl.observe import Observer, observer_or_null, request_flow
 from impl.passkey import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftwareAuthenticator
 from impl.redact import Secret
-from impl.service import retire_proof
+from impl.service import replace_proof, retire_proof
 from impl.session import open_response, seal_request
 
 #: The operator's relay: sealed request bytes in, sealed response bytes out.
@@ -187,6 +188,8 @@ class PendingMigration:
 
     target: FleetLink
     registration: int
+    #: the record's charged attempts right after the proof (the retirement's version)
+    attempts: int
     proof: Secret
     root_key: Secret
     salt: bytes
@@ -230,7 +233,10 @@ class WrongKey:
     """The key64 or recovery code typed does not decrypt the backup."""
 
 
-Outcome = Recovered | WrongGuess | Destroyed | NoRecord | WrongKey | Refused | Retired
+Outcome = Recovered | WrongGuess | Destroyed | NoRecord | WrongKey | Refused | Retired | Stale
+
+#: How often an enrolment asks again after a ``Stale`` answer (the record moved on).
+ENROL_TRIES: Final = 3
 
 
 class Client:
@@ -257,6 +263,12 @@ class Client:
         self.epoch = epoch
         #: the registration at that fleet, once enrolled or recovered
         self.registration: int | None = None
+        #: the secret that registration holds (R, or the passkey's server share), kept
+        #: while the client knows it, so that it can prove it to replace the record
+        self._held: Secret | None = None
+        #: the secret of an enrolment whose answer never came: the next enrolment enrols
+        #: it again, so it can prove it if the lost registration was applied
+        self._unconfirmed: Secret | None = None
         self.pending_migration: PendingMigration | None = None
         # Only under ``migrate-on-server-request``: what re-registering without the user
         # needs (the unsafe design keeps it; the safe one never does).
@@ -285,12 +297,18 @@ class Client:
             # UNSAFE: R is a function of the password and public data only.
             root = Secret(pin_only_root_key(password, self.user, self.config.argon2))
         else:
-            root = Secret(self._rng.random_bytes(ROOT_KEY_LEN))
+            root = self._unconfirmed or Secret(self._rng.random_bytes(ROOT_KEY_LEN))
+        self._unconfirmed = root
         salt = self._rng.random_bytes(SALT_LEN)
         access = self._access_key(password, salt)
-        response = self._call(RegisterPassword(self.user, salt, access, root))
-        registration = self._registered(response)
-        self.registration = registration
+        registration = self._enrol(
+            lambda replaces, attempts, proof: RegisterPassword(
+                self.user, replaces, attempts, proof, salt, access, root
+            ),
+            self._call,
+            root,
+        )
+        self.registration, self._held, self._unconfirmed = registration, root, None
         self._cache(salt, access, root)
         return Enrollment(
             Method.PASSWORD, root, metadata=self._header_leak(root), registration=registration
@@ -301,15 +319,27 @@ class Client:
         credential = authenticator.create_credential(self.config.rp_id, self.user.encode())
         prf_salt = self._rng.random_bytes(SALT_LEN)
         prf = authenticator.prf(credential.credential_id, prf_salt)
-        share = Secret(self._rng.random_bytes(ROOT_KEY_LEN))
+        share = self._unconfirmed or Secret(self._rng.random_bytes(ROOT_KEY_LEN))
+        self._unconfirmed = share
         nonce = self._rng.random_bytes(GCM_NONCE_LEN)
         wrapped = nonce + aes256gcm_seal(
             _passkey_wrap_key(share, prf), nonce, root.reveal(), PASSKEY_WRAP_AAD
         )
-        request = RegisterPasskey(
-            self.user, credential.credential_id, credential.cose_public_key, prf_salt, share
+        registration = self._enrol(
+            lambda replaces, attempts, proof: RegisterPasskey(
+                self.user,
+                replaces,
+                attempts,
+                proof,
+                credential.credential_id,
+                credential.cose_public_key,
+                prf_salt,
+                share,
+            ),
+            self._call,
+            share,
         )
-        registration = self._registered(self._call(request))
+        self.registration, self._held, self._unconfirmed = registration, share, None
         return Enrollment(Method.PASSKEY, root, metadata=wrapped, registration=registration)
 
     # ---------------------------------------------------------------------- backup
@@ -346,11 +376,11 @@ class Client:
         if not isinstance(info, PasswordRecoveryInfo):
             return self._outcome(info)
         access = self._access_key(password, info.salt)
-        answer = self._call(RecoverPassword(self.user, info.registration, access))
+        answer = self._call(RecoverPassword(self.user, info.registration, info.attempts, access))
         if not isinstance(answer, Released):
             return self._outcome(answer)
         recovered = self._open(blob, answer.secret, wrong_key_is_error=True)
-        self.registration = info.registration
+        self.registration, self._held = info.registration, answer.secret
         self._cache(info.salt, access, answer.secret)
         if migrate_to is None or not isinstance(recovered, Recovered):
             return recovered
@@ -360,6 +390,7 @@ class Client:
         self.pending_migration = PendingMigration(
             target=migrate_to,
             registration=info.registration,
+            attempts=info.attempts + 1,  # this guess's charge
             proof=retire_proof(answer.secret),
             root_key=answer.secret,
             salt=salt,
@@ -382,7 +413,9 @@ class Client:
         if pending is None:
             raise MigrationError("no migration is pending")
         if not pending.retired:
-            answer = self._call(RetireRecord(self.user, pending.registration, pending.proof))
+            answer = self._call(
+                RetireRecord(self.user, pending.registration, pending.attempts, pending.proof)
+            )
             if not isinstance(answer, Retired):
                 self.pending_migration = None
                 raise MigrationError(
@@ -391,6 +424,7 @@ class Client:
             pending = PendingMigration(
                 pending.target,
                 pending.registration,
+                pending.attempts,
                 pending.proof,
                 pending.root_key,
                 pending.salt,
@@ -399,10 +433,22 @@ class Client:
             )
             self.pending_migration = pending
         target = pending.target
-        request = RegisterPassword(self.user, pending.salt, pending.access_key, pending.root_key)
-        registration = self._registered(self._call_at(target, request))
+        self.registration, self._held = None, None  # another fleet: another record
+        registration = self._enrol(
+            lambda replaces, attempts, proof: RegisterPassword(
+                self.user,
+                replaces,
+                attempts,
+                proof,
+                pending.salt,
+                pending.access_key,
+                pending.root_key,
+            ),
+            lambda request: self._call_at(target, request),
+            pending.root_key,
+        )
         self._vault, self._fleet_key, self.epoch = target.endpoint, target.public_key, target.epoch
-        self.registration = registration
+        self.registration, self._held = registration, pending.root_key
         self.pending_migration = None
         return target.epoch
 
@@ -417,11 +463,20 @@ class Client:
         if target.epoch <= self.epoch:
             raise MigrationError(f"epoch {target.epoch} is not newer than {self.epoch}")
         salt, access, root = self._cached
-        request = RegisterPassword(self.user, salt, access, root)
-        registration = self._registered(self._call_at(target, request))
-        self._call(RetireRecord(self.user, self.registration, retire_proof(root)))
+        old = self.registration
+        self.registration, self._held = None, None
+        registration = self._enrol(
+            lambda replaces, attempts, proof: RegisterPassword(
+                self.user, replaces, attempts, proof, salt, access, root
+            ),
+            lambda request: self._call_at(target, request),
+            root,
+        )
+        info = self._call(BeginRecovery(self.user))
+        if isinstance(info, PasswordRecoveryInfo) and info.registration == old:
+            self._call(RetireRecord(self.user, old, info.attempts, retire_proof(root)))
         self._vault, self._fleet_key, self.epoch = target.endpoint, target.public_key, target.epoch
-        self.registration = registration
+        self.registration, self._held = registration, root
         return target.epoch
 
     def recover_passkey(
@@ -451,6 +506,7 @@ class Client:
         request = RecoverPasskey(
             self.user,
             info.registration,
+            info.attempts,
             assertion.credential_id,
             assertion.authenticator_data,
             assertion.client_data_json,
@@ -480,6 +536,29 @@ class Client:
         """Keep what re-registering needs, only under the unsafe migration policy."""
         if self.config.migration == "migrate-on-server-request":
             self._cached = (salt, access, root)
+
+    def _enrol(
+        self,
+        build: Callable[[int, int, Secret], Request],
+        call: Callable[[Request], Response],
+        secret: Secret,
+    ) -> int:
+        """Register ``secret`` at the version the vault names: first ``(0, 0)`` (no record),
+        then, after a ``Stale`` answer, the version it gave. Over a live record the vault
+        wants a proof of that record's secret (``docs/channel.rst``, rule 3): the client
+        sends the proof of the secret it holds for its own registration, or else of
+        ``secret`` itself (the live record may be this very registration, whose answer was
+        lost). A record the client does not hold the secret of refuses it."""
+        version, proof = (0, 0), Secret(b"")
+        for _ in range(ENROL_TRIES):
+            answer = call(build(version[0], version[1], proof))
+            if not isinstance(answer, Stale):
+                return self._registered(answer)
+            version = (answer.registration, answer.attempts)
+            held = self._held
+            ours = held is not None and self.registration == answer.registration
+            proof = replace_proof(held if ours and held is not None else secret)
+        raise UnexpectedResponse(f"the record moved on {ENROL_TRIES} times during enrolment")
 
     def _call_at(self, link: FleetLink, request: Request) -> Response:
         return self._exchange(link.endpoint, link.public_key, link.epoch, request)
@@ -532,7 +611,7 @@ class Client:
     @staticmethod
     def _outcome(response: Response) -> Outcome:
         """A vault answer that is not ``Released`` is the outcome itself."""
-        if isinstance(response, WrongGuess | Destroyed | NoRecord | Refused | Retired):
+        if isinstance(response, WrongGuess | Destroyed | NoRecord | Refused | Retired | Stale):
             return response
         raise UnexpectedResponse(f"unexpected response {type(response).__name__}")
 
@@ -554,6 +633,8 @@ def _describe(response: Response) -> str:
         return f"refused ({response.reason})"
     if isinstance(response, WrongGuess):
         return f"WrongGuess ({response.remaining} left)"
+    if isinstance(response, Stale):
+        return f"Stale (the record is at {response.registration}/{response.attempts})"
     return type(response).__name__
 
 
@@ -584,6 +665,7 @@ __all__ = [
     "Recovered",
     "Refused",
     "Retired",
+    "Stale",
     "WrongGuess",
     "WrongKey",
     "pin_only_root_key",

@@ -22,9 +22,18 @@ class RegisterPassword:
 
     ``access_key`` is Argon2id(password, ``salt``) computed on the client: the password
     itself never leaves the client. The HSM keeps only a verifier derived from it.
+
+    ``(replaces, attempts)`` is the version of the user's record the registration is made
+    for (``(0, 0)``: no record yet); the vault registers only at exactly that version
+    (``docs/channel.rst``, rule 1). Replacing a *live* record also needs ``proof`` =
+    ``impl.service.replace_proof(its secret)`` and a record proved since its last charge
+    (rule 3); otherwise ``proof`` is empty.
     """
 
     user: str
+    replaces: int
+    attempts: int
+    proof: Secret
     salt: bytes
     access_key: Secret
     secret: Secret
@@ -32,9 +41,15 @@ class RegisterPassword:
 
 @dataclass(frozen=True)
 class RegisterPasskey:
-    """Register a passkey: the credential's public key (COSE) and the server share S."""
+    """Register a passkey: the credential's public key (COSE) and the server share S.
+
+    ``replaces``, ``attempts`` and ``proof`` as for ``RegisterPassword``.
+    """
 
     user: str
+    replaces: int
+    attempts: int
+    proof: Secret
     credential_id: bytes
     cose_public_key: bytes
     prf_salt: bytes
@@ -43,26 +58,33 @@ class RegisterPasskey:
 
 @dataclass(frozen=True)
 class BeginRecovery:
-    """Ask what a recovery needs (salt, or a fresh challenge). Charges nothing."""
+    """Ask what a recovery needs: the record's version, and its salt or challenge.
+
+    Charges nothing and changes nothing (anyone may send it, the operator included).
+    """
 
     user: str
 
 
 @dataclass(frozen=True)
 class RecoverPassword:
-    """One password guess: charged one attempt before it is compared."""
+    """One password guess at version ``(registration, attempts)``: charged one attempt
+    before it is compared; a guess at any other version is ``Stale`` and charged nothing."""
 
     user: str
     registration: int
+    attempts: int
     access_key: Secret
 
 
 @dataclass(frozen=True)
 class RecoverPasskey:
-    """One passkey assertion over the challenge of the last ``BeginRecovery``: charged."""
+    """One passkey assertion over the challenge of version ``(registration, attempts)``
+    (``impl.service.passkey_challenge``): charged, as a password guess is."""
 
     user: str
     registration: int
+    attempts: int
     credential_id: bytes
     authenticator_data: bytes
     client_data_json: bytes
@@ -75,11 +97,13 @@ class RetireRecord:
 
     Sent right after a ``Released``, with ``proof`` = HKDF(the released secret,
     "vaultbench retire v1"): only the one who just received the secret can retire the
-    record, and only while no attempt was charged since (the vault's ``proved`` flag).
+    record, and only while no attempt was charged since (the vault's ``proved`` flag), at
+    exactly version ``(registration, attempts)``.
     """
 
     user: str
     registration: int
+    attempts: int
     proof: Secret
 
 
@@ -103,12 +127,14 @@ class Registered:
 @dataclass(frozen=True)
 class PasswordRecoveryInfo:
     registration: int
+    attempts: int
     salt: bytes
 
 
 @dataclass(frozen=True)
 class PasskeyRecoveryInfo:
     registration: int
+    attempts: int
     challenge: bytes
     credential_id: bytes
     prf_salt: bytes
@@ -148,6 +174,17 @@ class Retired:
     """The record moved to a newer fleet and was deleted here: nothing to guess against."""
 
 
+@dataclass(frozen=True)
+class Stale:
+    """The request named a version the record is no longer at (a replay, or a request that
+    lost a race): nothing was compared, charged or changed. ``(registration, attempts)``
+    is the record's current version (``(0, 0)`` when there is none), so the client can
+    ask again; anyone may learn it from ``BeginRecovery`` anyway."""
+
+    registration: int
+    attempts: int
+
+
 Response = (
     Registered
     | PasswordRecoveryInfo
@@ -158,6 +195,7 @@ Response = (
     | NoRecord
     | Refused
     | Retired
+    | Stale
 )
 
 __all__ = [
@@ -178,5 +216,6 @@ __all__ = [
     "Response",
     "RetireRecord",
     "Retired",
+    "Stale",
     "WrongGuess",
 ]

@@ -6,7 +6,9 @@ an encoding with a ``WireError`` naming the value, the field, what was expected 
 was found: lengths, tags, counts and versions, never the bytes of a field (a ``Register``
 carries the user's secret and a password verifier).
 
-Format (version 1), all integers big-endian::
+Format (version 1), all integers big-endian (replicas of one fleet run one firmware, whose
+measurement the fleet-key file pins, so the vault commands that gained their record
+versions did not bump it; ``impl.sqlite_store``'s schema version did)::
 
     top level   = version:u8 (= 1) || body           (every encode_*/decode_* pair below)
     message     = tag:u8 || fields, by tag:
@@ -24,11 +26,13 @@ Format (version 1), all integers big-endian::
     proposal    = request_id:16 bytes (no length prefix) || value
     value       = vtag:u8 || fields, by vtag:
         0x00 Noop
-        0x01 Register        user || method || factor || secret(1..256)
-        0x02 ConsumeAttempt  user || registration:u32
-        0x03 Release         user || registration:u32 || sign_count:u32
+        0x01 Register        user || replaces:u32 || attempts:u32 || method || factor
+                             || secret(1..256)
+        0x02 ConsumeAttempt  user || registration:u32 || attempts:u32
+        0x03 Settle          user || registration:u32 || right:bool || sign_count:u32
+                             (one length for a right and a wrong guess)
         0x04 Destroy         user || registration:u32
-        0x05 Retire          user || registration:u32
+        0x05 Retire          user || registration:u32 || attempts:u32
     factor      = ftag:u8 || fields, by ftag:
         0x01 PasswordFactor  salt(16..64) || verifier(1..64, a Secret)
         0x02 PasskeyFactor   credential_id(1..1023) || cose_public_key(1..1024)
@@ -84,8 +88,8 @@ from impl.vault import (
     PasskeyFactor,
     PasswordFactor,
     Register,
-    Release,
     Retire,
+    Settle,
     VaultRecord,
 )
 from impl.wire import COSE_PUBLIC_KEY, CREDENTIAL_ID, PRF_SALT, SALT, USER, VAULT_SECRET
@@ -117,7 +121,7 @@ TAG_CATCH_UP_REPLY: Final = 0x08
 VTAG_NOOP: Final = 0x00
 VTAG_REGISTER: Final = 0x01
 VTAG_CONSUME_ATTEMPT: Final = 0x02
-VTAG_RELEASE: Final = 0x03
+VTAG_SETTLE: Final = 0x03
 VTAG_DESTROY: Final = 0x04
 VTAG_RETIRE: Final = 0x05
 
@@ -242,6 +246,8 @@ def _value(out: bytearray, value: object) -> None:
     elif isinstance(value, Register):
         out.append(VTAG_REGISTER)
         _text(out, value.user, USER_LEN, "Register.user")
+        _u32(out, value.replaces, "Register.replaces")
+        _u32(out, value.attempts, "Register.attempts")
         _method(out, value.method, "Register.method")
         _factor(out, value.factor, "Register.factor")
         _secret(out, value.secret, COMMAND_SECRET_LEN, "Register.secret")
@@ -249,11 +255,13 @@ def _value(out: bytearray, value: object) -> None:
         out.append(VTAG_CONSUME_ATTEMPT)
         _text(out, value.user, USER_LEN, "ConsumeAttempt.user")
         _u32(out, value.registration, "ConsumeAttempt.registration")
-    elif isinstance(value, Release):
-        out.append(VTAG_RELEASE)
-        _text(out, value.user, USER_LEN, "Release.user")
-        _u32(out, value.registration, "Release.registration")
-        _u32(out, value.sign_count, "Release.sign_count")
+        _u32(out, value.attempts, "ConsumeAttempt.attempts")
+    elif isinstance(value, Settle):
+        out.append(VTAG_SETTLE)
+        _text(out, value.user, USER_LEN, "Settle.user")
+        _u32(out, value.registration, "Settle.registration")
+        _bool(out, value.right, "Settle.right")
+        _u32(out, value.sign_count, "Settle.sign_count")
     elif isinstance(value, Destroy):
         out.append(VTAG_DESTROY)
         _text(out, value.user, USER_LEN, "Destroy.user")
@@ -262,6 +270,7 @@ def _value(out: bytearray, value: object) -> None:
         out.append(VTAG_RETIRE)
         _text(out, value.user, USER_LEN, "Retire.user")
         _u32(out, value.registration, "Retire.registration")
+        _u32(out, value.attempts, "Retire.attempts")
     else:
         raise WireError(f"command: expected a vault command or Noop, found {type(value).__name__}")
 
@@ -576,23 +585,28 @@ def _read_value(r: _Reader) -> LogValue:
     tag = r.u8("command tag")
     if tag == VTAG_CONSUME_ATTEMPT:
         user = r.text(USER_LEN, "ConsumeAttempt.user")
-        return ConsumeAttempt(user, r.u32("ConsumeAttempt.registration"))
-    if tag == VTAG_RELEASE:
-        user = r.text(USER_LEN, "Release.user")
-        registration = r.u32("Release.registration")
-        return Release(user, registration, r.u32("Release.sign_count"))
+        registration = r.u32("ConsumeAttempt.registration")
+        return ConsumeAttempt(user, registration, r.u32("ConsumeAttempt.attempts"))
+    if tag == VTAG_SETTLE:
+        user = r.text(USER_LEN, "Settle.user")
+        registration = r.u32("Settle.registration")
+        right = r.boolean("Settle.right")
+        return Settle(user, registration, right, r.u32("Settle.sign_count"))
     if tag == VTAG_REGISTER:
         user = r.text(USER_LEN, "Register.user")
+        replaces = r.u32("Register.replaces")
+        attempts = r.u32("Register.attempts")
         method = r.method("Register.method")
         factor = _read_factor(r, "Register.factor")
         secret = Secret(r.blob(COMMAND_SECRET_LEN, "Register.secret"))
-        return Register(user, method, factor, secret)
+        return Register(user, replaces, attempts, method, factor, secret)
     if tag == VTAG_DESTROY:
         user = r.text(USER_LEN, "Destroy.user")
         return Destroy(user, r.u32("Destroy.registration"))
     if tag == VTAG_RETIRE:
         user = r.text(USER_LEN, "Retire.user")
-        return Retire(user, r.u32("Retire.registration"))
+        registration = r.u32("Retire.registration")
+        return Retire(user, registration, r.u32("Retire.attempts"))
     if tag == VTAG_NOOP:
         return Noop()
     raise WireError(f"command: unknown command tag 0x{tag:02x}, expected 0x00..0x05")

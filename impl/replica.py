@@ -70,6 +70,7 @@ from impl.vault import (
     SecretReleased,
     Vault,
     VaultRecord,
+    WrongSettled,
 )
 from impl.wire import encode_request, encode_response
 
@@ -449,7 +450,14 @@ def _response_name(response: Response) -> str:
 def _as_result(result: object) -> CommandResult | Rejected | None:
     """What the application returned for a command (checked, so a bug cannot slip by)."""
     if result is None or isinstance(
-        result, Rejected | Registered | Charged | SecretReleased | RecordDestroyed | RecordRetired
+        result,
+        Rejected
+        | Registered
+        | Charged
+        | SecretReleased
+        | WrongSettled
+        | RecordDestroyed
+        | RecordRetired,
     ):
         return result
     raise TypeError(f"unexpected application result {type(result).__name__}")

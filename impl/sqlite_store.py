@@ -4,9 +4,9 @@ The same behaviour as ``impl.store.MemoryReplicaStore``, on disk: every setter i
 transaction, committed with ``PRAGMA synchronous=FULL`` in WAL mode, so the value is on
 stable storage when the call returns, and a crash leaves either the old or the new state.
 
-Schema (version 2)::
+Schema (version 3: commands name the record version, peer_wire format 2)::
 
-    meta(id = 0, schema_version = 2, promised BLOB, boots INTEGER, key_check BLOB)  one row
+    meta(id = 0, schema_version = 3, promised BLOB, boots INTEGER, key_check BLOB)  one row
     accepted(slot INTEGER PRIMARY KEY, ballot BLOB, proposal BLOB)
     chosen(slot INTEGER PRIMARY KEY, proposal BLOB)
     snapshot(id = 0, upto INTEGER, data BLOB)                                       one row
@@ -70,7 +70,7 @@ from impl.redact import Secret
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 SEAL_CONTEXT: Final = b"vaultbench replica store v2|"
 SQLITE_INT_MAX: Final = (1 << 63) - 1
 FILE_MODE: Final = 0o600
@@ -94,7 +94,7 @@ class SqliteReplicaStore:
 
     Preconditions: ``path`` names a file this process may create or open read-write,
     used by this store alone. ``StoreError`` if it is not a vaultbench replica store of
-    schema version 2, it was sealed under another key, or any of its rows does not open
+    schema version 3, it was sealed under another key, or any of its rows does not open
     or decode.
     """
 

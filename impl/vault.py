@@ -4,16 +4,31 @@ Command in, result out, nothing else: no clock, no randomness, no I/O. That is w
 later consensus layer replicate the vault by agreeing only on the order of commands: every
 replica that applies the same commands in the same order holds the same records.
 
-Five commands, plain frozen values:
+Five commands, plain frozen values. Every record has a *version*, ``(registration,
+attempts)``, and the commands that a request makes name the version the request was made
+for; the vault applies them only at exactly that version (a compare-and-swap checked here,
+when the command is applied, so it holds on a fleet too). Every state change moves the
+version, so a request is applied at most once: a replay is refused, whatever the relay
+does (``docs/channel.rst``).
 
-- ``Register``: a new registration for a user (replaces the previous one, fresh budget);
-- ``ConsumeAttempt``: charge one attempt, *before* the HSM compares anything; refused for
-  a record with no attempt left, so concurrent guesses cannot overdraw the budget;
-- ``Release``: record that the secret was released after a right guess;
-- ``Destroy``: destroy the record; a destroyed record never comes back;
+- ``Register``: a new registration at version ``(replaces, attempts)``: over no record
+  (``(0, 0)``), over a destroyed or retired record (a *tombstone*, which keeps its number),
+  or over a live record that is ``proved`` (the service has checked the proof of its secret
+  first). The new record gets the next registration number and a fresh budget;
+- ``ConsumeAttempt``: charge one attempt at version ``(registration, attempts)``, *before*
+  the HSM compares anything; refused for a record with no attempt left, so concurrent
+  guesses cannot overdraw the budget;
+- ``Settle``: after every comparison, right or wrong: right marks the record proved (and
+  records the passkey's sign count); wrong, at the limit, destroys it. One command either
+  way, of one size, so the replicas' traffic does not tell the operator which it was;
+- ``Destroy``: destroy the record (a crash left it at the limit); it never comes back;
 - ``Retire``: the record moved to a newer fleet (rotation): destroy it here, marked
   ``retired``; refused unless the user *just proved* the secret (``proved``: the last
   thing that happened to the record was a registration or a release, no charge since).
+
+Unsafe variants keep the old behaviour of one rule each: ``replayable-registration``
+(``Register`` replaces the record at any version), ``replayable-guess`` (``ConsumeAttempt``
+charges at any version); ``superseding-challenge`` lives in ``impl.service``.
 
 The comparison itself (password verifier, passkey assertion) is *not* a command: it is the
 HSM's work between ``ConsumeAttempt`` and ``Release``/``Destroy`` (``impl.hsm``). The
@@ -33,7 +48,14 @@ from impl.redact import Secret
 DEFAULT_MAX_ATTEMPTS: Final = 10
 
 #: Unsafe variants of the vault, by the names the model and the docs use.
-VARIANTS: Final = ("check-before-charge", "no-destroy", "off-by-one-limit")
+VARIANTS: Final = (
+    "check-before-charge",
+    "no-destroy",
+    "off-by-one-limit",
+    "replayable-registration",
+    "replayable-guess",
+    "superseding-challenge",
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,11 @@ class VaultRecord:
     #: destroyed because the record moved to a newer fleet, not at the attempt limit
     retired: bool = False
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """The record's version ``(registration, attempts)``: every state change moves it."""
+        return (self.registration, self.attempts)
+
 
 # ----------------------------------------------------------------------------- commands
 
@@ -107,6 +134,8 @@ class VaultRecord:
 @dataclass(frozen=True)
 class Register:
     user: str
+    replaces: int
+    attempts: int
     method: Method
     factor: PasswordFactor | PasskeyFactor
     secret: Secret
@@ -116,12 +145,16 @@ class Register:
 class ConsumeAttempt:
     user: str
     registration: int
+    attempts: int
 
 
 @dataclass(frozen=True)
-class Release:
+class Settle:
+    """The outcome of one comparison: ``right`` releases, wrong at the limit destroys."""
+
     user: str
     registration: int
+    right: bool
     sign_count: int = 0
 
 
@@ -135,9 +168,10 @@ class Destroy:
 class Retire:
     user: str
     registration: int
+    attempts: int
 
 
-Command = Register | ConsumeAttempt | Release | Destroy | Retire
+Command = Register | ConsumeAttempt | Settle | Destroy | Retire
 
 # ------------------------------------------------------------------------------ results
 
@@ -163,11 +197,21 @@ class RecordDestroyed:
 
 
 @dataclass(frozen=True)
+class WrongSettled:
+    """A wrong guess settled: the record's charged attempts, and whether it is now gone."""
+
+    attempts: int
+    destroyed: bool
+
+
+@dataclass(frozen=True)
 class RecordRetired:
     pass
 
 
-CommandResult = Registered | Charged | SecretReleased | RecordDestroyed | RecordRetired
+CommandResult = (
+    Registered | Charged | SecretReleased | WrongSettled | RecordDestroyed | RecordRetired
+)
 
 
 @dataclass
@@ -198,39 +242,63 @@ class Vault:
     def apply(self, command: Command) -> CommandResult:
         """Apply one command; ``VaultError`` (and no change) if it does not fit the state."""
         match command:
-            case Register(user=user, method=method, factor=factor, secret=secret):
+            case Register(user=user, replaces=replaces, attempts=at, method=method):
+                factor, secret = command.factor, command.secret
                 if not method.uses_vault:
                     raise VaultError(f"method {method} does not use the vault")
                 expected = PasswordFactor if method is Method.PASSWORD else PasskeyFactor
                 if not isinstance(factor, expected):
                     raise VaultError(f"method {method} needs a {expected.__name__}")
                 previous = self._records.get(user)
+                if self.policy.variant != "replayable-registration":
+                    self._check_version(previous, replaces, at)
+                    if previous is not None and not previous.destroyed and not previous.proved:
+                        raise VaultError(
+                            f"registration #{previous.registration} is live and was charged "
+                            "since it was last proved: it may be replaced only right after a "
+                            "proof"
+                        )
                 number = 1 if previous is None else previous.registration + 1
                 self._records[user] = VaultRecord(user, method, number, factor, secret)
                 return Registered(number)
-            case ConsumeAttempt(user=user, registration=registration):
+            case ConsumeAttempt(user=user, registration=registration, attempts=at):
                 record = self._live(user, registration)
+                if self.policy.variant != "replayable-guess" and record.attempts != at:
+                    raise VaultError(
+                        f"stale version: the record is at attempt {record.attempts}, "
+                        f"the command names {at}"
+                    )
                 if self.policy.destroys and self.policy.at_limit(record.attempts):
                     raise VaultError(f"registration #{registration} has no attempt left")
                 charged = replace(record, attempts=record.attempts + 1, proved=False)
                 self._records[user] = charged
                 return Charged(charged.attempts)
-            case Release(user=user, registration=registration, sign_count=sign_count):
+            case Settle(user=user, registration=registration, right=right, sign_count=count):
                 record = self._live(user, registration)
                 if record.attempts == 0:
-                    raise VaultError("release without a charged attempt")
-                released = replace(record, proved=True)
-                if isinstance(record.factor, PasskeyFactor):
-                    factor = replace(record.factor, sign_count=sign_count)
-                    released = replace(released, factor=factor)
-                self._records[user] = released
-                return SecretReleased(record.secret)
+                    raise VaultError("settlement without a charged attempt")
+                if right:
+                    released = replace(record, proved=True)
+                    if isinstance(record.factor, PasskeyFactor):
+                        factor = replace(record.factor, sign_count=count)
+                        released = replace(released, factor=factor)
+                    self._records[user] = released
+                    return SecretReleased(record.secret)
+                gone = self.policy.destroys and self.policy.at_limit(record.attempts)
+                if gone:
+                    self._records[user] = replace(record, destroyed=True, secret=Secret(b""))
+                return WrongSettled(record.attempts, gone)
             case Destroy(user=user, registration=registration):
                 record = self._live(user, registration)
                 self._records[user] = replace(record, destroyed=True, secret=Secret(b""))
                 return RecordDestroyed()
-            case Retire(user=user, registration=registration):
+            case Retire(user=user, registration=registration, attempts=at):
                 record = self._live(user, registration)
+                if record.attempts != at:
+                    raise VaultError(
+                        f"stale version: the record is at attempt {record.attempts}, "
+                        f"the command names {at}"
+                    )
                 if not record.proved:
                     raise VaultError(
                         f"registration #{registration} was charged since the secret was "
@@ -241,6 +309,16 @@ class Vault:
                 )
                 return RecordRetired()
         raise VaultError(f"unknown command {type(command).__name__}")  # pragma: no cover
+
+    @staticmethod
+    def _check_version(previous: VaultRecord | None, replaces: int, attempts: int) -> None:
+        """A registration applies only at the record's exact current version."""
+        version = (0, 0) if previous is None else (previous.registration, previous.attempts)
+        if (replaces, attempts) != version:
+            raise VaultError(
+                f"stale version: the record is at ({version[0]}, {version[1]}), "
+                f"the registration names ({replaces}, {attempts})"
+            )
 
     def _live(self, user: str, registration: int) -> VaultRecord:
         record = self._records.get(user)

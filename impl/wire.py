@@ -1,6 +1,6 @@
 """impl.wire: the canonical binary encoding of vault requests and responses.
 
-Format (version 1)::
+Format (version 2: requests name the record version they were made for)::
 
     message = version:u8 (= 1) || tag:u8 || field* (in the order of MESSAGE_FORMATS)
     bytes   = length:u16 big-endian || length bytes     (length within the field's bounds)
@@ -8,7 +8,7 @@ Format (version 1)::
     text    = same as bytes, the UTF-8 encoding of a str (must be valid UTF-8)
     u32     = 4 bytes big-endian, 0 .. 2^32-1
 
-Request tags are 0x01..0x06, response tags 0x81..0x89, so a response is never taken for a
+Request tags are 0x01..0x06, response tags 0x81..0x8a, so a response is never taken for a
 request. There is exactly one encoding of each value: no optional fields, no padding, no
 trailing bytes. ``encode_*`` refuses values outside the bounds (so it never produces bytes
 the decoder rejects) and ``decode_*`` refuses anything that is not exactly such an
@@ -42,11 +42,12 @@ from impl.messages import (
     Response,
     Retired,
     RetireRecord,
+    Stale,
     WrongGuess,
 )
 from impl.redact import Secret
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 U32_MAX: Final = 0xFFFFFFFF
 
 
@@ -92,6 +93,10 @@ def _u(name: str) -> FieldFormat:
 
 USER: Final = _t("user", 1, 128)
 REGISTRATION: Final = _u("registration")
+ATTEMPTS: Final = _u("attempts")
+REPLACES: Final = _u("replaces")
+# a proof of the replaced record's secret: empty, or HKDF-SHA256 output
+REPLACE_PROOF: Final = _s("proof", 0, 32)
 SALT: Final = _b("salt", 16, 64)  # Argon2id salt (RFC 9106: at least 16 bytes)
 ACCESS_KEY: Final = _s("access_key", 32, 32)  # Argon2id output
 VAULT_SECRET: Final = _s("secret", 1, 256)  # R (32 bytes) or a recovery code
@@ -106,27 +111,50 @@ SIGNATURE: Final = _b("signature", 1, 1024)
 
 MESSAGE_FORMATS: Final[Mapping[type, MessageFormat]] = {
     # requests
-    RegisterPassword: MessageFormat(0x01, (USER, SALT, ACCESS_KEY, VAULT_SECRET)),
+    RegisterPassword: MessageFormat(
+        0x01, (USER, REPLACES, ATTEMPTS, REPLACE_PROOF, SALT, ACCESS_KEY, VAULT_SECRET)
+    ),
     RegisterPasskey: MessageFormat(
-        0x02, (USER, CREDENTIAL_ID, COSE_PUBLIC_KEY, PRF_SALT, SERVER_SHARE)
+        0x02,
+        (
+            USER,
+            REPLACES,
+            ATTEMPTS,
+            REPLACE_PROOF,
+            CREDENTIAL_ID,
+            COSE_PUBLIC_KEY,
+            PRF_SALT,
+            SERVER_SHARE,
+        ),
     ),
     BeginRecovery: MessageFormat(0x03, (USER,)),
-    RecoverPassword: MessageFormat(0x04, (USER, REGISTRATION, ACCESS_KEY)),
+    RecoverPassword: MessageFormat(0x04, (USER, REGISTRATION, ATTEMPTS, ACCESS_KEY)),
     RecoverPasskey: MessageFormat(
         0x05,
-        (USER, REGISTRATION, CREDENTIAL_ID, AUTHENTICATOR_DATA, CLIENT_DATA_JSON, SIGNATURE),
+        (
+            USER,
+            REGISTRATION,
+            ATTEMPTS,
+            CREDENTIAL_ID,
+            AUTHENTICATOR_DATA,
+            CLIENT_DATA_JSON,
+            SIGNATURE,
+        ),
     ),
-    RetireRecord: MessageFormat(0x06, (USER, REGISTRATION, _s("proof", 32, 32))),
+    RetireRecord: MessageFormat(0x06, (USER, REGISTRATION, ATTEMPTS, _s("proof", 32, 32))),
     # responses
     Registered: MessageFormat(0x81, (REGISTRATION,)),
-    PasswordRecoveryInfo: MessageFormat(0x82, (REGISTRATION, SALT)),
-    PasskeyRecoveryInfo: MessageFormat(0x83, (REGISTRATION, CHALLENGE, CREDENTIAL_ID, PRF_SALT)),
+    PasswordRecoveryInfo: MessageFormat(0x82, (REGISTRATION, ATTEMPTS, SALT)),
+    PasskeyRecoveryInfo: MessageFormat(
+        0x83, (REGISTRATION, ATTEMPTS, CHALLENGE, CREDENTIAL_ID, PRF_SALT)
+    ),
     Released: MessageFormat(0x84, (VAULT_SECRET,)),
     WrongGuess: MessageFormat(0x85, (_u("remaining"),)),
     Destroyed: MessageFormat(0x86, ()),
     NoRecord: MessageFormat(0x87, ()),
     Refused: MessageFormat(0x88, (_t("reason", 0, 1024),)),
     Retired: MessageFormat(0x89, ()),
+    Stale: MessageFormat(0x8A, (REGISTRATION, ATTEMPTS)),
 }
 
 REQUEST_TYPES: Final = (
@@ -147,6 +175,7 @@ RESPONSE_TYPES: Final = (
     NoRecord,
     Refused,
     Retired,
+    Stale,
 )
 
 _REQUEST_BY_TAG: Final[Mapping[int, type]] = {MESSAGE_FORMATS[t].tag: t for t in REQUEST_TYPES}

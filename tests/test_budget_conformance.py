@@ -180,7 +180,8 @@ class BudgetConformance(RuleBasedStateMachine):
         info = self._raw(epoch, BeginRecovery(USER))
         if not isinstance(info, PasswordRecoveryInfo):
             return info
-        return self._raw(epoch, RecoverPassword(USER, info.registration, Secret(bytes(32))))
+        guess = RecoverPassword(USER, info.registration, info.attempts, Secret(bytes(32)))
+        return self._raw(epoch, guess)
 
     def _refused_without_charge(self, answer: object, before: int | None, what: str) -> None:
         _expect(

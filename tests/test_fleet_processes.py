@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.client import Client, ClientConfig, Destroyed, Recovered, WrongGuess
+from impl.client import Client, ClientConfig, Destroyed, Recovered, Stale, WrongGuess
 from impl.crypto.symmetric import Argon2Params, SeededRng
 from impl.errors import FleetUnavailable, StoreError
 from impl.net.durable import DurableVault, read_durable_vault
@@ -450,7 +450,8 @@ class Campaign:
     users: list[UserLog] = field(default_factory=list)
     kills: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    #: sends whose answer was lost (each may have been charged; a resend is a new guess)
+    #: sends whose answer was lost (each may have been charged; a resend of the same sealed
+    #: request is applied at most once: the record version it names has moved on)
     ambiguous: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -470,6 +471,10 @@ def _record(log: UserLog, outcome: object, right: bool) -> None:
         log.events.append(("released", 0, right))
     elif isinstance(outcome, Destroyed):
         log.events.append(("destroyed", 0, right))
+    elif isinstance(outcome, Stale):
+        # The endpoint resent a request whose first answer was lost, and the first send
+        # had been applied (or another send won the version): this send charged nothing.
+        log.events.append(("stale", 0, right))
     else:
         log.events.append((f"unexpected {type(outcome).__name__}", 0, right))
 
@@ -614,7 +619,7 @@ def _check(campaign: Campaign, vaults: list[DurableVault], fleet: FleetFile) -> 
             elif what == "destroyed":
                 if destroyed_at is None:
                     destroyed_at = at
-            elif what != "unknown":
+            elif what not in ("unknown", "stale"):
                 problems.append(f"{log.name}: {what}")
         if wrong > limit:
             problems.append(f"{log.name}: {wrong} wrong guesses answered, limit {limit}")

@@ -34,6 +34,7 @@ from impl.session import (
     seal_request,
     seal_response,
 )
+from impl.wire import FORMAT_VERSION
 
 INFO = b"test info"
 KEMS = list(KemChoice)
@@ -48,7 +49,7 @@ def keypair(request: pytest.FixtureRequest) -> FleetKeyPair:
 
 
 def _register() -> RegisterPassword:
-    return RegisterPassword("alice", b"s" * 16, Secret(ACCESS), Secret(ROOT))
+    return RegisterPassword("alice", 0, 0, Secret(b""), b"s" * 16, Secret(ACCESS), Secret(ROOT))
 
 
 # -------------------------------------------------------------------------------- HPKE
@@ -154,7 +155,7 @@ def test_fleet_keypair_hides_private_key(keypair: FleetKeyPair) -> None:
 
 def test_session_round_trip(keypair: FleetKeyPair) -> None:
     rng = SeededRng(11)
-    for request in (_register(), BeginRecovery("bob"), RecoverPassword("é", 3, Secret(ACCESS))):
+    for request in (_register(), BeginRecovery("bob"), RecoverPassword("é", 3, 1, Secret(ACCESS))):
         sealed, key = seal_request(keypair.public_key(), request, rng)
         opened, hsm_key = open_request(keypair, sealed)
         assert opened == request
@@ -203,7 +204,7 @@ def test_request_with_bad_plaintext_is_a_wire_error(keypair: FleetKeyPair) -> No
         with pytest.raises(WireError):
             open_request(keypair, sealed)
     # a response-typed message inside a request
-    body = bytes([1, 0x84, 0, 32]) + ROOT + b"\x80"
+    body = bytes([FORMAT_VERSION, 0x84, 0, 32]) + ROOT + b"\x80"
     body += bytes(-len(body) % PAD_BLOCK)
     with pytest.raises(WireError, match="unknown type tag 0x84"):
         open_request(keypair, hpke_seal(keypair.public_key(), b"k" * 32 + body, REQUEST_INFO))
@@ -226,7 +227,7 @@ def test_response_bound_to_response_key(keypair: FleetKeyPair) -> None:
 def test_response_tampering_and_garbage() -> None:
     rng = SeededRng(15)
     key = ResponseKey(rng.random_bytes(32))
-    challenge = PasskeyRecoveryInfo(1, b"c" * 32, b"i" * 16, b"p" * 32)
+    challenge = PasskeyRecoveryInfo(1, 0, b"c" * 32, b"i" * 16, b"p" * 32)
     answer = seal_response(key, challenge, rng)
     for i in range(len(answer)):
         bad = bytearray(answer)

@@ -466,7 +466,7 @@ def test_password_to_relay_lets_the_operator_alone_recover_r() -> None:
 
     info = ask(BeginRecovery("dave"))
     assert isinstance(info, PasswordRecoveryInfo)
-    answer = ask(RecoverPassword("dave", info.registration, Secret(stolen[-1])))
+    answer = ask(RecoverPassword("dave", info.registration, info.attempts, Secret(stolen[-1])))
     assert isinstance(answer, Released)
     assert answer.secret == enrollment.root_key
     assert decrypt_backup(answer.secret, storage.get("dave")) == PLAINTEXT

@@ -69,8 +69,8 @@ from impl.vault import (
     PasskeyFactor,
     PasswordFactor,
     Register,
-    Release,
     Retire,
+    Settle,
     VaultRecord,
 )
 
@@ -103,11 +103,11 @@ passkey_factors = st.builds(
 factors = st.one_of(password_factors, passkey_factors)
 methods = st.sampled_from(list(Method))
 commands: st.SearchStrategy[LogValue] = st.one_of(
-    st.builds(Register, users, methods, factors, secrets),
-    st.builds(ConsumeAttempt, users, u32s),
-    st.builds(Release, users, u32s, u32s),
+    st.builds(Register, users, u32s, u32s, methods, factors, secrets),
+    st.builds(ConsumeAttempt, users, u32s, u32s),
+    st.builds(Settle, users, u32s, st.booleans(), u32s),
     st.builds(Destroy, users, u32s),
-    st.builds(Retire, users, u32s),
+    st.builds(Retire, users, u32s, u32s),
     st.just(Noop()),
 )
 proposals = st.builds(Proposal, st.binary(min_size=16, max_size=16), commands)
@@ -162,10 +162,10 @@ def durable_states(draw: st.DrawFn) -> DurableState:
 
 # A fixed sample of every message type, for the exhaustive byte-level tests.
 REGISTER = Register(
-    "alice", Method.PASSWORD, PasswordFactor(b"s" * 16, Secret(VERIFIER)), Secret(SECRET)
+    "alice", 0, 0, Method.PASSWORD, PasswordFactor(b"s" * 16, Secret(VERIFIER)), Secret(SECRET)
 )
 PASSKEY_REGISTER = Register(
-    "bob", Method.PASSKEY, PasskeyFactor(b"cred", b"\xa5cose", b"p" * 16, 7), Secret(SECRET)
+    "bob", 2, 5, Method.PASSKEY, PasskeyFactor(b"cred", b"\xa5cose", b"p" * 16, 7), Secret(SECRET)
 )
 RECORD = VaultRecord(
     "alice", Method.PASSWORD, 3, PasswordFactor(b"s" * 16, Secret(VERIFIER)), Secret(SECRET), 2
@@ -190,8 +190,8 @@ SAMPLES: tuple[PeerMessage, ...] = (
     CatchUpReply(
         Snapshot(5, (RECORD,)),
         (
-            ChosenEntry(5, Proposal(RID, ConsumeAttempt("alice", 3))),
-            ChosenEntry(6, Proposal(RID, Release("alice", 3, 9))),
+            ChosenEntry(5, Proposal(RID, ConsumeAttempt("alice", 3, 2))),
+            ChosenEntry(6, Proposal(RID, Settle("alice", 3, True, 9))),
             ChosenEntry(7, Proposal(RID, Destroy("alice", 3))),
         ),
     ),
@@ -241,7 +241,7 @@ def test_every_sample_round_trips_and_prints_no_secret(message: PeerMessage) -> 
 
 
 def test_big_catch_up_reply() -> None:
-    entries = tuple(ChosenEntry(i, Proposal(RID, ConsumeAttempt("u", i))) for i in range(5000))
+    entries = tuple(ChosenEntry(i, Proposal(RID, ConsumeAttempt("u", i, 0))) for i in range(5000))
     reply = CatchUpReply(None, entries)
     assert decode_peer_message(encode_peer_message(reply)) == reply
 
@@ -301,8 +301,8 @@ def test_bad_tags_versions_and_flags() -> None:
     assert command[1] == 0x01
     with pytest.raises(WireError, match="unknown command tag"):
         decode_command(b"\x01\x06" + command[2:])
-    # method id follows the user: 0x01 tag, u16 length 5, "alice"
-    method_at = 2 + 2 + 5
+    # method id follows the user and the version: 0x01 tag, u16 length 5, "alice", 2 x u32
+    method_at = 2 + 2 + 5 + 8
     assert command[method_at] == Method.PASSWORD.wire_id
     for bad in (0, 5, 255):
         with pytest.raises(WireError, match="protection method id"):
@@ -319,14 +319,14 @@ def test_bad_tags_versions_and_flags() -> None:
 
 
 def test_bad_utf8_and_length_bounds_are_refused() -> None:
-    good = encode_command(ConsumeAttempt("ab", 1))
+    good = encode_command(ConsumeAttempt("ab", 1, 0))
     with pytest.raises(WireError, match="UTF-8"):
         decode_command(good[:4] + b"\xff\xfe" + good[6:])
     with pytest.raises(WireError, match=r"1\.\.128 bytes, found 0"):
         decode_command(b"\x01\x02\x00\x00" + bytes(4))
     register = encode_command(REGISTER)
     # salt length 15 instead of 16
-    salt_at = 2 + 2 + 5 + 1 + 1
+    salt_at = 2 + 2 + 5 + 8 + 1 + 1  # version, tag, "alice", (replaces, attempts), method, ftag
     assert register[salt_at : salt_at + 2] == b"\x00\x10"
     with pytest.raises(WireError, match=r"PasswordFactor.salt: expected 16..64 bytes, found 15"):
         decode_command(register[:salt_at] + b"\x00\x0f" + register[salt_at + 2 :])
@@ -379,10 +379,10 @@ def test_durable_state_slots_must_match_and_increase() -> None:
         CatchUp(2**64),
         CatchUp(True),
         Accept(Ballot(1, 1), 0, Proposal(b"short", Noop()), 0),
-        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("", 1)), 0),
-        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("\ud800", 1)), 0),
-        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("x" * 129, 1)), 0),
-        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("x", 2**32)), 0),
+        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("", 1, 0)), 0),
+        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("\ud800", 1, 0)), 0),
+        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("x" * 129, 1, 0)), 0),
+        Accept(Ballot(1, 1), 0, Proposal(RID, ConsumeAttempt("x", 2**32, 0)), 0),
         Accept(
             Ballot(1, 1),
             0,
@@ -390,6 +390,8 @@ def test_durable_state_slots_must_match_and_increase() -> None:
                 RID,
                 Register(
                     "a",
+                    0,
+                    0,
                     Method.PASSWORD,
                     PasswordFactor(b"s" * 16, Secret(SECRET * 2)),
                     Secret(SECRET),
@@ -400,7 +402,7 @@ def test_durable_state_slots_must_match_and_increase() -> None:
         Accept(
             Ballot(1, 1),
             0,
-            Proposal(RID, Register("a", Method.PASSWORD, REGISTER.factor, Secret(b""))),
+            Proposal(RID, Register("a", 0, 0, Method.PASSWORD, REGISTER.factor, Secret(b""))),
             0,
         ),
         Promise(Ballot(1, 1), 0, [], 0),  # type: ignore[arg-type]

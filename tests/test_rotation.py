@@ -34,6 +34,7 @@ from impl.messages import (
     Request,
     Response,
     RetireRecord,
+    Stale,
 )
 from impl.method import Method
 from impl.ota import OtaEndpoint, decode_frame
@@ -51,8 +52,8 @@ from impl.vault import (
     PasswordFactor,
     RecordRetired,
     Register,
-    Release,
     Retire,
+    Settle,
     Vault,
     VaultPolicy,
     VaultRecord,
@@ -74,7 +75,7 @@ def _factor() -> PasswordFactor:
 
 def _registered() -> Vault:
     vault = Vault()
-    vault.apply(Register("alice", Method.PASSWORD, _factor(), ROOT))
+    vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), ROOT))
     return vault
 
 
@@ -87,7 +88,7 @@ def _record(vault: Vault) -> VaultRecord:
 def test_vault_retires_a_record_right_after_registration() -> None:
     vault = _registered()
     assert _record(vault).proved
-    assert vault.apply(Retire("alice", 1)) == RecordRetired()
+    assert vault.apply(Retire("alice", 1, 0)) == RecordRetired()
     record = _record(vault)
     assert record.destroyed
     assert record.retired
@@ -97,11 +98,11 @@ def test_vault_retires_a_record_right_after_registration() -> None:
 
 def test_vault_retires_a_record_right_after_a_release() -> None:
     vault = _registered()
-    vault.apply(ConsumeAttempt("alice", 1))
+    vault.apply(ConsumeAttempt("alice", 1, 0))
     assert not _record(vault).proved, "a charge clears proved"
-    vault.apply(Release("alice", 1))
+    vault.apply(Settle("alice", 1, True))
     assert _record(vault).proved, "a release sets proved again"
-    assert vault.apply(Retire("alice", 1)) == RecordRetired()
+    assert vault.apply(Retire("alice", 1, 1)) == RecordRetired()
     record = _record(vault)
     assert (record.destroyed, record.retired, record.attempts) == (True, True, 1)
     assert record.secret.reveal() == b""
@@ -109,9 +110,9 @@ def test_vault_retires_a_record_right_after_a_release() -> None:
 
 def _charged_since_release() -> Vault:
     vault = _registered()
-    vault.apply(ConsumeAttempt("alice", 1))
-    vault.apply(Release("alice", 1))
-    vault.apply(ConsumeAttempt("alice", 1))
+    vault.apply(ConsumeAttempt("alice", 1, 0))
+    vault.apply(Settle("alice", 1, True))
+    vault.apply(ConsumeAttempt("alice", 1, 1))
     return vault
 
 
@@ -123,26 +124,27 @@ def _destroyed() -> Vault:
 
 def _retired() -> Vault:
     vault = _registered()
-    vault.apply(Retire("alice", 1))
+    vault.apply(Retire("alice", 1, 0))
     return vault
 
 
 def _charged_after_registration() -> Vault:
     vault = _registered()
-    vault.apply(ConsumeAttempt("alice", 1))
+    vault.apply(ConsumeAttempt("alice", 1, 0))
     return vault
 
 
 @pytest.mark.parametrize(
     ("make", "command", "reason"),
     [
-        (_charged_since_release, Retire("alice", 1), "charged since"),
-        (_charged_after_registration, Retire("alice", 1), "charged since"),
-        (_registered, Retire("alice", 2), "stale registration"),
-        (_registered, Retire("bob", 1), "no record"),
-        (_destroyed, Retire("alice", 1), "destroyed"),
-        (_retired, Retire("alice", 1), "destroyed"),
-        (_retired, ConsumeAttempt("alice", 1), "destroyed"),
+        (_charged_since_release, Retire("alice", 1, 2), "charged since"),
+        (_charged_since_release, Retire("alice", 1, 1), "stale version"),
+        (_charged_after_registration, Retire("alice", 1, 1), "charged since"),
+        (_registered, Retire("alice", 2, 0), "stale registration"),
+        (_registered, Retire("bob", 1, 0), "no record"),
+        (_destroyed, Retire("alice", 1, 0), "destroyed"),
+        (_retired, Retire("alice", 1, 0), "destroyed"),
+        (_retired, ConsumeAttempt("alice", 1, 0), "destroyed"),
     ],
 )
 def test_vault_refuses_a_retire_that_does_not_fit_and_changes_nothing(
@@ -157,7 +159,7 @@ def test_vault_refuses_a_retire_that_does_not_fit_and_changes_nothing(
 
 def test_a_retired_user_may_register_again_with_a_fresh_budget() -> None:
     vault = _retired()
-    vault.apply(Register("alice", Method.PASSWORD, _factor(), ROOT))
+    vault.apply(Register("alice", 1, 0, Method.PASSWORD, _factor(), ROOT))
     record = _record(vault)
     assert (record.registration, record.destroyed, record.retired, record.proved) == (
         2,
@@ -205,7 +207,7 @@ def test_hsm_retires_only_with_the_proof_derived_from_the_released_secret() -> N
     # A wrong proof (the secret itself, or someone else's) is refused and changes nothing.
     before, logged = box.hsm.records(), len(box.log)
     for wrong in (enrollment.root_key, retire_proof(Secret(b"x" * 32))):
-        answer = box.send(RetireRecord("alice", 1, wrong))
+        answer = box.send(RetireRecord("alice", 1, 0, wrong))
         assert isinstance(answer, Refused)
         assert "proof" in answer.reason
     assert (box.hsm.records(), len(box.log)) == (before, logged)
@@ -213,18 +215,19 @@ def test_hsm_retires_only_with_the_proof_derived_from_the_released_secret() -> N
     # An attempt charged since the last proof: the right proof is refused too.
     assert client.recover_password(blob, "wrong") == WrongGuess(9)
     before, logged = box.hsm.records(), len(box.log)
-    answer = box.send(RetireRecord("alice", 1, proof))
+    answer = box.send(RetireRecord("alice", 1, 1, proof))
     assert isinstance(answer, Refused)
     assert "charged" in answer.reason
     assert (box.hsm.records(), len(box.log)) == (before, logged)
 
     # Right after a release: retired; asked again (a lost answer): retired again.
     assert isinstance(client.recover_password(blob, "pw"), Recovered)
-    assert box.send(RetireRecord("alice", 1, proof)) == Retired()
+    assert box.send(RetireRecord("alice", 1, 1, proof)) == Stale(1, 2), "a replay is stale"
+    assert box.send(RetireRecord("alice", 1, 2, proof)) == Retired()
     assert box.view() == RecordView("alice", Method.PASSWORD, 1, 2, True, True)
     logged = len(box.log)
-    assert box.send(RetireRecord("alice", 1, proof)) == Retired()
-    assert box.send(RetireRecord("alice", 1, retire_proof(Secret(b"x" * 32)))) == Retired()
+    assert box.send(RetireRecord("alice", 1, 2, proof)) == Retired()
+    assert box.send(RetireRecord("alice", 1, 2, retire_proof(Secret(b"x" * 32)))) == Retired()
     assert len(box.log) == logged, "retiring again applies no command"
 
 
@@ -233,11 +236,11 @@ def test_a_retired_record_answers_retired_and_charges_nothing() -> None:
     client = box.client()
     enrollment = client.enroll_password("pw")
     blob = client.backup(enrollment, b"chats")
-    assert box.send(RetireRecord("alice", 1, retire_proof(enrollment.root_key))) == Retired()
+    assert box.send(RetireRecord("alice", 1, 0, retire_proof(enrollment.root_key))) == Retired()
     before, logged = box.hsm.records(), len(box.log)
     assert box.send(BeginRecovery("alice")) == Retired()
     for key in (WRONG_KEY, Secret(b"k" * 32)):
-        assert box.send(RecoverPassword("alice", 1, key)) == Retired()
+        assert box.send(RecoverPassword("alice", 1, 0, key)) == Retired()
     assert client.recover_password(blob, "pw") == Retired()
     assert client.recover_password(blob, "wrong") == Retired()
     assert (box.hsm.records(), len(box.log)) == (before, logged)
@@ -249,16 +252,14 @@ def test_hsm_retire_answers_no_record_stale_and_destroyed() -> None:
     client = box.client()
     enrollment = client.enroll_password("pw")
     proof = retire_proof(enrollment.root_key)
-    assert box.send(RetireRecord("bob", 1, proof)) == NoRecord()
-    stale = box.send(RetireRecord("alice", 2, proof))
-    assert isinstance(stale, Refused)
-    assert "stale" in stale.reason
+    assert box.send(RetireRecord("bob", 1, 0, proof)) == NoRecord()
+    assert box.send(RetireRecord("alice", 2, 0, proof)) == Stale(1, 0)
     assert not box.view().destroyed
     blob = client.backup(enrollment, b"chats")
     assert client.recover_password(blob, "wrong") == WrongGuess(0)
     assert box.view().destroyed
     logged = len(box.log)
-    assert box.send(RetireRecord("alice", 1, proof)) == Destroyed()
+    assert box.send(RetireRecord("alice", 1, 1, proof)) == Destroyed()
     assert not box.view().retired
     assert len(box.log) == logged
 
@@ -267,23 +268,23 @@ def test_hsm_retire_answers_no_record_stale_and_destroyed() -> None:
 
 
 def test_retire_record_and_retired_round_trip_through_the_wire() -> None:
-    request = RetireRecord("alice", 7, Secret(b"p" * 32))
+    request = RetireRecord("alice", 7, 3, Secret(b"p" * 32))
     data = encode_request(request)
-    assert data[:2] == b"\x01\x06"
+    assert data[:2] == b"\x02\x06"
     assert decode_request(data) == request
-    assert encode_response(Retired()) == b"\x01\x89"
-    assert decode_response(b"\x01\x89") == Retired()
+    assert encode_response(Retired()) == b"\x02\x89"
+    assert decode_response(b"\x02\x89") == Retired()
     with pytest.raises(WireError):
-        decode_request(b"\x01\x89")  # a response tag is never a request
+        decode_request(b"\x02\x89")  # a response tag is never a request
     with pytest.raises(WireError, match="trailing"):
-        decode_response(b"\x01\x89\x00")
+        decode_response(b"\x02\x89\x00")
 
 
 @pytest.mark.parametrize("length", [0, 31, 33])
 def test_a_retire_proof_of_the_wrong_length_is_refused(length: int) -> None:
     with pytest.raises(WireError, match="proof"):
-        encode_request(RetireRecord("alice", 1, Secret(b"p" * length)))
-    good = encode_request(RetireRecord("alice", 1, Secret(b"p" * 32)))
+        encode_request(RetireRecord("alice", 1, 0, Secret(b"p" * length)))
+    good = encode_request(RetireRecord("alice", 1, 0, Secret(b"p" * 32)))
     # Re-frame the proof field (the last one) with ``length`` bytes.
     head = good[: -(2 + 32)]
     forged = head + length.to_bytes(2, "big") + b"p" * length
@@ -292,7 +293,7 @@ def test_a_retire_proof_of_the_wrong_length_is_refused(length: int) -> None:
 
 
 def test_retire_command_round_trips_through_the_peer_wire() -> None:
-    command = Retire("alice", 3)
+    command = Retire("alice", 3, 1)
     data = encode_command(command)
     assert data[:2] == b"\x01\x05"
     assert decode_command(data) == command
@@ -426,7 +427,9 @@ class Fleets:
         info = self.raw(epoch, BeginRecovery("alice"))
         if not isinstance(info, PasswordRecoveryInfo):
             return info
-        return self.raw(epoch, RecoverPassword("alice", info.registration, WRONG_KEY))
+        return self.raw(
+            epoch, RecoverPassword("alice", info.registration, info.attempts, WRONG_KEY)
+        )
 
     def records(self, epoch: int) -> list[RecordView]:
         world = self.worlds[epoch]
@@ -461,7 +464,7 @@ def test_recovery_with_migrate_to_moves_the_record_to_the_new_fleet() -> None:
 
     # The attacker finds nothing to guess against at epoch 1; nothing is charged there.
     assert fleets.guess(1) == Retired()
-    assert fleets.raw(1, RecoverPassword("alice", 1, WRONG_KEY)) == Retired()
+    assert fleets.raw(1, RecoverPassword("alice", 1, 0, WRONG_KEY)) == Retired()
     assert fleets.records(1) == [old]
 
     # The app now talks to epoch 2 only, and recovers there.

@@ -31,7 +31,7 @@ from impl.vault import ConsumeAttempt, PasswordFactor, Register, VaultRecord
 
 SECRET = b"\xa5SUPER-SECRET-VALUE\x5a" * 2
 FACTOR = PasswordFactor(b"s" * 16, Secret(b"\x3c" * 32))
-REGISTER = Register("alice", Method.PASSWORD, FACTOR, Secret(SECRET))
+REGISTER = Register("alice", 0, 0, Method.PASSWORD, FACTOR, Secret(SECRET))
 RECORD = VaultRecord("alice", Method.PASSWORD, 1, FACTOR, Secret(SECRET))
 
 # ---------------------------------------------------------------------------- strategies
@@ -40,7 +40,9 @@ slots = st.integers(0, 40)
 ballots = st.builds(Ballot, st.integers(0, 2**64 - 1), st.integers(0, 9))
 values = st.one_of(
     st.just(Noop()),
-    st.builds(ConsumeAttempt, st.sampled_from(["alice", "bob", "ü"]), st.integers(1, 5)),
+    st.builds(
+        ConsumeAttempt, st.sampled_from(["alice", "bob", "ü"]), st.integers(1, 5), st.integers(0, 9)
+    ),
     st.just(REGISTER),
 )
 proposals = st.builds(Proposal, st.binary(min_size=16, max_size=16), values)
@@ -178,7 +180,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     with SqliteReplicaStore(tmp_path / "r.db", KEY) as store:
         store.set_promised(Ballot(1, 1))
         before = store.load()
-        bad_secret = Register("a", Method.PASSWORD, FACTOR, Secret(SECRET * 10))
+        bad_secret = Register("a", 0, 0, Method.PASSWORD, FACTOR, Secret(SECRET * 10))
         before_p = Proposal(bytes(16), Noop())
         calls: list[Callable[[], None]] = [
             lambda: store.put_accepted(AcceptedEntry(2**63, Ballot(1, 1), before_p)),
@@ -294,7 +296,7 @@ def test_wrong_schema_or_foreign_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     SqliteReplicaStore(path, KEY).close()
     _corrupt(path, "UPDATE meta SET schema_version = 1")
-    with pytest.raises(StoreError, match="table meta: expected schema version 2, found 1"):
+    with pytest.raises(StoreError, match="table meta: expected schema version 3, found 1"):
         SqliteReplicaStore(path, KEY)
 
     other = tmp_path / "other.db"

@@ -23,7 +23,7 @@ from impl.vault import (
     PasskeyFactor,
     PasswordFactor,
     Register,
-    Release,
+    Settle,
     Vault,
     VaultPolicy,
 )
@@ -48,9 +48,9 @@ def _client(hsm: Hsm, user: str = "alice") -> Client:
 
 def test_vault_commands_in_order() -> None:
     vault = Vault()
-    assert vault.apply(Register("alice", Method.PASSWORD, _factor(), Secret(b"r" * 32)))
-    vault.apply(ConsumeAttempt("alice", 1))
-    vault.apply(Release("alice", 1))
+    assert vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"r" * 32)))
+    vault.apply(ConsumeAttempt("alice", 1, 0))
+    vault.apply(Settle("alice", 1, True))
     vault.apply(Destroy("alice", 1))
     record = vault.record("alice")
     assert record is not None
@@ -62,16 +62,18 @@ def test_vault_commands_in_order() -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        ConsumeAttempt("nobody", 1),
-        ConsumeAttempt("alice", 2),  # stale registration
-        Release("alice", 1),  # nothing charged yet
-        Register("bob", Method.KEY64, _factor(), Secret(b"r" * 32)),  # not a vault method
-        Register("bob", Method.PASSWORD, PasskeyFactor(b"c", b"k", b"p" * 16), Secret(b"r")),
+        ConsumeAttempt("nobody", 1, 0),
+        ConsumeAttempt("alice", 2, 0),  # stale registration
+        ConsumeAttempt("alice", 1, 1),  # stale version: a replay of a charged guess
+        Settle("alice", 1, True),  # nothing charged yet
+        Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"x" * 32)),  # a replay
+        Register("bob", 0, 0, Method.KEY64, _factor(), Secret(b"r" * 32)),  # not a vault method
+        Register("bob", 0, 0, Method.PASSWORD, PasskeyFactor(b"c", b"k", b"p" * 16), Secret(b"r")),
     ],
 )
 def test_vault_refuses_and_changes_nothing(command: object) -> None:
     vault = Vault()
-    vault.apply(Register("alice", Method.PASSWORD, _factor(), Secret(b"r" * 32)))
+    vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"r" * 32)))
     before = (vault.users(), vault.record("alice"))
     with pytest.raises(VaultError):
         vault.apply(command)  # type: ignore[arg-type]
@@ -80,9 +82,9 @@ def test_vault_refuses_and_changes_nothing(command: object) -> None:
 
 def test_destroyed_record_refuses_every_command() -> None:
     vault = Vault()
-    vault.apply(Register("alice", Method.PASSWORD, _factor(), Secret(b"r" * 32)))
+    vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"r" * 32)))
     vault.apply(Destroy("alice", 1))
-    for command in (ConsumeAttempt("alice", 1), Release("alice", 1), Destroy("alice", 1)):
+    for command in (ConsumeAttempt("alice", 1, 0), Settle("alice", 1, True), Destroy("alice", 1)):
         with pytest.raises(VaultError, match="destroyed"):
             vault.apply(command)
 
@@ -125,11 +127,15 @@ def test_request_for_another_fleet_key_is_refused() -> None:
 
 def test_malformed_registration_is_refused_without_a_record() -> None:
     hsm = _hsm()
-    too_short = RegisterPassword("alice", b"s" * 16, Secret(b"a" * 31), Secret(b"r" * 32))
+    too_short = RegisterPassword(
+        "alice", 0, 0, Secret(b""), b"s" * 16, Secret(b"a" * 31), Secret(b"r" * 32)
+    )
     with pytest.raises(WireError):
         seal_request(hsm.fleet_public_key, too_short, SeededRng(1))
     # The wire allows secrets of 1..256 bytes; the vault wants a 32-byte root key.
-    request = RegisterPassword("alice", b"s" * 16, Secret(b"a" * 32), Secret(b"r" * 16))
+    request = RegisterPassword(
+        "alice", 0, 0, Secret(b""), b"s" * 16, Secret(b"a" * 32), Secret(b"r" * 16)
+    )
     sealed, key = seal_request(hsm.fleet_public_key, request, SeededRng(1))
     answer = open_response(key, hsm.handle(sealed))
     assert isinstance(answer, Refused)

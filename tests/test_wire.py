@@ -24,6 +24,7 @@ from impl.messages import (
 )
 from impl.redact import Secret
 from impl.wire import (
+    FORMAT_VERSION,
     MESSAGE_FORMATS,
     REQUEST_TYPES,
     RESPONSE_TYPES,
@@ -83,7 +84,7 @@ def test_every_message_type_has_a_format() -> None:
 def test_request_round_trip(cls: type, data: st.DataObject) -> None:
     message = data.draw(_message(cls))
     encoded = encode_request(message)  # type: ignore[arg-type]
-    assert encoded[:2] == bytes([1, MESSAGE_FORMATS[cls].tag])
+    assert encoded[:2] == bytes([FORMAT_VERSION, MESSAGE_FORMATS[cls].tag])
     assert decode_request(encoded) == message
     assert encode_request(decode_request(encoded)) == encoded
 
@@ -122,7 +123,7 @@ def test_random_bytes_only_wire_errors(data: bytes) -> None:
 def test_random_body_under_valid_header(data: bytes, tag: int) -> None:
     for decode in (decode_request, decode_response):
         with contextlib.suppress(WireError):
-            decode(bytes([1, tag]) + data)
+            decode(bytes([FORMAT_VERSION, tag]) + data)
 
 
 def _encode_any(message: object) -> bytes:
@@ -144,10 +145,11 @@ def test_request_and_response_tags_do_not_mix() -> None:
 
 def test_bad_version_and_tag() -> None:
     good = encode_request(BeginRecovery("alice"))
-    with pytest.raises(WireError, match="expected format version 1, found 2"):
-        decode_request(b"\x02" + good[1:])
+    # Format 1 carried no record versions: its requests must not be read as format 2.
+    with pytest.raises(WireError, match="expected format version 2, found 1"):
+        decode_request(b"\x01" + good[1:])
     with pytest.raises(WireError, match="unknown type tag 0x7f"):
-        decode_request(b"\x01\x7f" + good[2:])
+        decode_request(b"\x02\x7f" + good[2:])
     with pytest.raises(WireError, match="header"):
         decode_request(b"")
 
@@ -161,11 +163,11 @@ def test_user_bounds_and_utf8() -> None:
     with pytest.raises(WireError, match="UTF-8"):
         encode_request(BeginRecovery("\ud800"))
     for bad in (b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"a\x80"):
-        raw = bytes([1, 0x03, 0, len(bad)]) + bad
+        raw = bytes([FORMAT_VERSION, 0x03, 0, len(bad)]) + bad
         with pytest.raises(WireError, match="expected valid UTF-8"):
             decode_request(raw)
     with pytest.raises(WireError, match=re.escape("expected 1..128 bytes, found 200")):
-        decode_request(bytes([1, 0x03, 0, 200]) + b"x" * 200)
+        decode_request(bytes([FORMAT_VERSION, 0x03, 0, 200]) + b"x" * 200)
 
 
 def test_encoder_refuses_out_of_range_values() -> None:
@@ -176,11 +178,13 @@ def test_encoder_refuses_out_of_range_values() -> None:
     with pytest.raises(WireError, match="expected an int, found bool"):
         encode_response(WrongGuess(True))
     with pytest.raises(WireError, match=re.escape("access_key: expected 32..32 bytes, found 31")):
-        encode_request(RecoverPassword("a", 1, Secret(b"k" * 31)))
+        encode_request(RecoverPassword("a", 1, 0, Secret(b"k" * 31)))
     with pytest.raises(WireError, match="expected a Secret, found bytes"):
-        encode_request(RecoverPassword("a", 1, b"k" * 32))  # type: ignore[arg-type]
+        encode_request(RecoverPassword("a", 1, 0, b"k" * 32))  # type: ignore[arg-type]
     with pytest.raises(WireError, match=re.escape("salt: expected 16..64 bytes, found 8")):
-        encode_request(RegisterPassword("a", b"s" * 8, Secret(b"k" * 32), Secret(b"r")))
+        encode_request(
+            RegisterPassword("a", 0, 0, Secret(b""), b"s" * 8, Secret(b"k" * 32), Secret(b"r"))
+        )
     with pytest.raises(WireError, match="not a request"):
         encode_request(Destroyed())  # type: ignore[arg-type]
     with pytest.raises(WireError, match="not a response"):
@@ -188,7 +192,9 @@ def test_encoder_refuses_out_of_range_values() -> None:
 
 
 def test_decoder_refuses_wrong_secret_length_without_echo() -> None:
-    body = bytes([1, 0x04, 0, 1, ord("a"), 0, 0, 0, 1, 0, 31]) + SECRET_BYTES[:31]
+    # version, tag, user "a", registration 1, attempts 0, then a 31-byte access key
+    body = bytes([FORMAT_VERSION, 0x04, 0, 1, ord("a"), 0, 0, 0, 1, 0, 0, 0, 0, 0, 31])
+    body += SECRET_BYTES[:31]
     with pytest.raises(WireError) as info:
         decode_request(body)
     assert "RecoverPassword.access_key: expected 32..32 bytes, found 31" in str(info.value)
@@ -204,10 +210,14 @@ def test_refused_reason_may_be_empty_but_not_huge() -> None:
 
 def test_reprs_hide_secrets() -> None:
     messages_with_secrets: list[object] = [
-        RegisterPassword("alice", b"s" * 16, Secret(SECRET_BYTES), Secret(SECRET_BYTES)),
-        RecoverPassword("alice", 1, Secret(SECRET_BYTES)),
+        RegisterPassword(
+            "alice", 0, 0, Secret(b""), b"s" * 16, Secret(SECRET_BYTES), Secret(SECRET_BYTES)
+        ),
+        RecoverPassword("alice", 1, 0, Secret(SECRET_BYTES)),
         Released(Secret(SECRET_BYTES)),
-        messages.RegisterPasskey("alice", b"i", b"k", b"p" * 16, Secret(SECRET_BYTES)),
+        messages.RegisterPasskey(
+            "alice", 1, 2, Secret(b"q" * 32), b"i", b"k", b"p" * 16, Secret(SECRET_BYTES)
+        ),
     ]
     for message in messages_with_secrets:
         for text in (repr(message), str(message)):

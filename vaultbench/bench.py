@@ -104,7 +104,7 @@ from impl.ota import ANSWER_CONTEXT, decode_frame
 from impl.peer import CONTEXT, HEADER_LEN
 from impl.redact import Secret
 from impl.replica import provision_fleet
-from impl.service import VERIFIER_INFO
+from impl.service import VERIFIER_INFO, replace_proof
 from impl.session import (
     PAD_BLOCK,
     REQUEST_INFO,
@@ -474,6 +474,9 @@ class FleetBench:
         self.salt = sha256(b"vaultbench bench salt")[:16]
         self.access = Secret(sha256(b"vaultbench bench access key"))
         self.registration = 0
+        #: the record's charged attempts: every request names the version it is made for
+        self.attempts = 0
+        self._secret = Secret(b"")
         self._left = 0
         #: messages, events and slots during the timed recoveries (``recovery``)
         self.recoveries = 0
@@ -494,11 +497,16 @@ class FleetBench:
 
     def register(self) -> Registered:
         secret = Secret(self._rng.random_bytes(32))
-        sealed, key = self.seal(RegisterPassword(USER, self.salt, self.access, secret))
+        # Every guess here is right, so the record is proved: replace it with its proof.
+        proof = replace_proof(self._secret) if self.registration else Secret(b"")
+        request = RegisterPassword(
+            USER, self.registration, self.attempts, proof, self.salt, self.access, secret
+        )
+        sealed, key = self.seal(request)
         answer = self.open(key, self.world.endpoint(sealed))
         if not isinstance(answer, Registered):
             raise BenchError(f"registration answered {type(answer).__name__}")
-        self.registration = answer.registration
+        self.registration, self.attempts, self._secret = answer.registration, 0, secret
         # Every guess is charged, right ones too: register again before the budget ends.
         self._left = self.hsm.policy.max_attempts - 1
         return answer
@@ -511,8 +519,13 @@ class FleetBench:
         if self._left == 0:
             self.register()
         self._left -= 1
-        sealed, key = self.seal(RecoverPassword(USER, self.registration, self.access))
+        sealed, key = self.seal(self.right_guess())
+        self.attempts += 1
         return self.open(key, self.world.endpoint(sealed))
+
+    def right_guess(self) -> RecoverPassword:
+        """right_guess: the right password's request at the record's current version."""
+        return RecoverPassword(USER, self.registration, self.attempts, self.access)
 
     def recovery(self) -> float:
         """recovery: one server-side recovery; returns the seconds of the fleet's part."""
@@ -520,7 +533,8 @@ class FleetBench:
             self.register()
         self._left -= 1
         first, first_key = self.seal(BeginRecovery(USER))
-        second, second_key = self.seal(RecoverPassword(USER, self.registration, self.access))
+        second, second_key = self.seal(self.right_guess())
+        self.attempts += 1
         world = self.world
         leader = world.leader()
         slot = -1 if leader is None else world.replicas[leader].consensus.next_slot
@@ -635,7 +649,7 @@ def _recovery_floor(fleet: FleetBench, counts: dict[str, int]) -> Op:
     verifier = signer.public_key()
     requests = [
         fleet.seal(BeginRecovery(USER))[0],
-        fleet.seal(RecoverPassword(USER, fleet.registration, fleet.access))[0],
+        fleet.seal(fleet.right_guess())[0],
     ]
     response_key = rng.random_bytes(32)
     nonce = rng.random_bytes(GCM_NONCE_LEN)

@@ -723,7 +723,7 @@ def _attack_password_to_relay(leak: str | None) -> Attack:
     steps.append("operator begins a recovery for the user")
     if not isinstance(info, PasswordRecoveryInfo):
         return False, steps, f"the HSM answered {type(info).__name__}"
-    answer = ask(RecoverPassword(_USER, info.registration, Secret(stolen[-1])))
+    answer = ask(RecoverPassword(_USER, info.registration, info.attempts, Secret(stolen[-1])))
     steps.append("operator sends the stolen access key")
     if not isinstance(answer, Released) or answer.secret != enrollment.root_key:
         return False, steps, f"the HSM answered {type(answer).__name__}"

@@ -357,7 +357,8 @@ class Rotation:
         info = self._raw(epoch, BeginRecovery(name))
         if not isinstance(info, PasswordRecoveryInfo):
             return info
-        return self._raw(epoch, RecoverPassword(name, info.registration, Secret(bytes(32))))
+        guess = RecoverPassword(name, info.registration, info.attempts, Secret(bytes(32)))
+        return self._raw(epoch, guess)
 
     def _raw(self, epoch: int, request: Request) -> Response | None:
         world = self.worlds[epoch]
