@@ -356,6 +356,45 @@ class TestFiveProcesses:
         statuses = running.procs.statuses()
         assert all(s is not None and s.records >= 2 for s in statuses)
 
+    def test_the_relay_replays_and_injects_and_nothing_counts_twice(
+        self, running: RunningFleet
+    ) -> None:
+        """docs/channel.rst against five real processes: the operator's relay keeps every
+        sealed request erin's client sends, spends her budget with its own guesses,
+        replays her enrolment and her guesses, and registers over her record itself."""
+        fleet, directory = running.fleet, running.directory
+        endpoint = NetEndpoint(directory, fleet=fleet, attempt_timeout=3.0, deadline=20.0)
+        captured: list[bytes] = []
+
+        def relay(sealed: bytes) -> bytes:
+            captured.append(sealed)
+            return endpoint(sealed)
+
+        erin = Client("erin", relay, fleet.fleet_public_key, config=FAST, rng=SeededRng(5))
+        blob = erin.backup(erin.enroll_password("erin's pin"), b"erin")
+        enrolment = captured[0]
+        assert erin.recover_password(blob, "typo") == WrongGuess(9)
+        typo = captured[-1]
+        assert isinstance(erin.recover_password(blob, "erin's pin"), Recovered)
+        right = captured[-1]
+        for sealed in [enrolment] + [typo] * 10 + [right] * 11:
+            endpoint(sealed)  # answers sealed to erin's keys: the relay cannot read them
+        assert erin.recover_password(blob, "typo") == WrongGuess(7), "no replay was charged"
+
+        operator = _client(fleet, directory, "erin", 99)
+        wrong = 0
+        for n in range(12):
+            outcome = operator.recover_password(blob, f"operator {n}")
+            if not isinstance(outcome, WrongGuess):
+                assert outcome == Destroyed()
+                break
+            wrong += 1
+        assert wrong == 7, "the operator's own guesses spend only what was left"
+        for _ in range(3):
+            endpoint(enrolment)
+        assert operator.recover_password(blob, "operator again") == Destroyed()
+        assert erin.recover_password(blob, "erin's pin") == Destroyed(), "no record came back"
+
     def test_a_follower_answers_not_leader_with_a_hint(self, running: RunningFleet) -> None:
         leader = running.procs.wait_ready(20)
         running.procs.wait_caught_up(20)
