@@ -217,8 +217,13 @@ class VaultService:
         current = (0, 0) if record is None else record.version
         if (request.replaces, request.attempts) != current:
             return Stale(*current)
-        if record is None or record.destroyed:
-            return None  # nothing, or a tombstone: nothing left to prove
+        policy = self.policy
+        if (
+            record is None
+            or record.destroyed
+            or (policy.destroys and policy.at_limit(record.attempts))
+        ):
+            return None  # nothing, a tombstone, or a record a crash left spent: no proof
         if not ct_equal(request.proof.reveal(), replace_proof(record.secret).reveal()):
             return Refused("a live record is replaced only with a proof of its secret")
         if not record.proved:

@@ -252,7 +252,13 @@ class Vault:
                 previous = self._records.get(user)
                 if self.policy.variant != "replayable-registration":
                     self._check_version(previous, replaces, at)
-                    if previous is not None and not previous.destroyed and not previous.proved:
+                    spent = previous is not None and self._spent(previous)
+                    if (
+                        previous is not None
+                        and not previous.destroyed
+                        and not spent
+                        and (not previous.proved)
+                    ):
                         raise VaultError(
                             f"registration #{previous.registration} is live and was charged "
                             "since it was last proved: it may be replaced only right after a "
@@ -309,6 +315,11 @@ class Vault:
                 )
                 return RecordRetired()
         raise VaultError(f"unknown command {type(command).__name__}")  # pragma: no cover
+
+    def _spent(self, record: VaultRecord) -> bool:
+        """A live record left at the limit by a crash: the next request destroys it, so a
+        registration over it is one over a tombstone."""
+        return self.policy.destroys and self.policy.at_limit(record.attempts)
 
     @staticmethod
     def _check_version(previous: VaultRecord | None, replaces: int, attempts: int) -> None:
