@@ -32,8 +32,8 @@ a few KiB, so the cost is small.
 What this layer does not do: stop the relay from replaying a request (the HSM opens it
 again; freshness is the vault's job: every request that counts names the record version it
 was made for, and a replay is answered ``Stale`` without a charge, ``docs/channel.rst``)
-or from dropping it. Errors: ciphertexts that do not authenticate raise ``DecryptionError``; authenticated
-plaintexts that do not decode raise ``WireError``.
+or from dropping it. Errors: ciphertexts that do not authenticate raise
+``DecryptionError``; authenticated plaintexts that do not decode raise ``WireError``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from impl.messages import (
     RecoverPassword,
     RegisterPassword,
     Response,
+    Stale,
 )
 from impl.messages import WrongGuess as WrongGuessAnswer
 from impl.redact import Secret
@@ -214,11 +215,10 @@ def test_concurrent_guessers_with_a_leader_change_never_get_more_than_ten_wrongs
     world, monitor = _fleet(seed=6)
     rng = SeededRng(9)
     access = Secret(rng.random_bytes(32))
-    sealed, key = seal_request(
-        world.fleet_public_key,
-        RegisterPassword("alice", rng.random_bytes(16), access, Secret(rng.random_bytes(32))),
-        rng,
+    register = RegisterPassword(
+        "alice", 0, 0, Secret(b""), rng.random_bytes(16), access, Secret(rng.random_bytes(32))
     )
+    sealed, key = seal_request(world.fleet_public_key, register, rng)
     open_response(key, world.endpoint(sealed))
 
     answers: list[Response] = []
@@ -237,12 +237,15 @@ def test_concurrent_guessers_with_a_leader_change_never_get_more_than_ten_wrongs
         response = open_response(response_key, taken[0])  # type: ignore[arg-type]
         if isinstance(response, PasswordRecoveryInfo):
             wrong = Secret(rng.random_bytes(32))
-            send(client, RecoverPassword("alice", response.registration, wrong))
+            version = (response.registration, response.attempts)
+            send(client, RecoverPassword("alice", *version, wrong))
             return
         answers.append(response)
         monitor.answered("alice", 1, response, taken[1])
-        if isinstance(response, WrongGuessAnswer) and response.remaining > 0:
-            send(client, BeginRecovery("alice"))
+        if isinstance(response, Stale) or (
+            isinstance(response, WrongGuessAnswer) and response.remaining > 0
+        ):
+            send(client, BeginRecovery("alice"))  # lost the race for the version: again
         else:
             finished[client] = True
 
@@ -267,7 +270,9 @@ def test_concurrent_guessers_with_a_leader_change_never_get_more_than_ten_wrongs
     assert crashed
     assert len(wrongs) <= 10
     assert monitor.ok, monitor.violations
-    assert sorted(w.remaining for w in wrongs) == sorted(set(w.remaining for w in wrongs))
+    # Each answer tells what its settlement left, which a concurrent charge may lower.
+    assert all(0 <= w.remaining <= 9 for w in wrongs)
+    assert any(isinstance(a, Stale) for a in answers)  # the two raced for versions
 
 
 # -------------------------------------------------------------------------- campaigns
@@ -359,6 +364,8 @@ def test_a_forgotten_promise_lets_an_old_leader_win_a_vote_back() -> None:
 def test_the_simulator_also_catches_the_vault_variants() -> None:
     assert _first_violation("check-before-charge", 10, 1000).startswith("I3")
     assert _first_violation("no-destroy", 20, 2000).startswith("I3")
+    assert _first_violation("replayable-guess", 10, 1000).startswith("I3")
+    assert _first_violation("superseding-challenge", 20, 1000).startswith("I3")
 
 
 def test_a_destroyed_record_answers_destroyed_to_everyone() -> None:
@@ -408,8 +415,9 @@ def test_sqlite_stores_change_nothing_but_where_state_lives() -> None:
 
 
 def test_regression_seed_180_a_refused_destroy_after_the_tenth_charge_is_no_violation() -> None:
-    """Two guesses race at the limit: one destroys the record first, the other's Destroy is
-    refused, and its WrongGuess(0) is still right (it rests on its own, tenth, charge)."""
+    """Two guesses raced at the limit: one destroyed the record first, the other's Destroy
+    was refused, and its WrongGuess(0) was still right. (The workload has changed since;
+    the seed stays, as one more long run that must hold.)"""
     assert run_simulation(SimConfig(seed=180, steps=2000, faults=ALL), minimise=False).ok
 
 

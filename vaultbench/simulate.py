@@ -77,8 +77,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulate",
         help="deterministic fleet simulation with faults (Multi-Paxos, I2/I3/I6 checked)",
         description="Run the fleet (real replicas, real cryptography) under a simulated "
-        "clock and network with injected faults; check I2 quorum-safety, I3 attempt-limit "
-        "and I6 durability after every event. One seed reproduces a run byte for byte.",
+        "clock and network with injected faults, and (fault replay) an operator that "
+        "replays every client request it relayed and injects requests of its own; check "
+        "I2 quorum-safety, I3 attempt-limit and I6 durability after every event. One seed "
+        "reproduces a run byte for byte.",
     )
     which = sim.add_mutually_exclusive_group()
     which.add_argument("--seed", type=_at_least(0), help="one seed (default 1)")
@@ -231,6 +233,11 @@ def _print_summary(args: argparse.Namespace, results: list[SimResult]) -> None:
         f"n={consensus.replicas} q={consensus.q}, faults {faults}"
         + (f", variant {first.variant}" if first.variant else "")
     )
+    if "replay" in first.faults:
+        print(
+            f"adversary: the relay replayed {sum(r.replays for r in results)} captured "
+            f"requests and injected {sum(r.injections for r in results)} of its own"
+        )
     budget = consensus.rollback_budget
     print(
         f"budgets: crash {consensus.crash_budget} (n - q), rollback {budget} (2q > n + r)"
@@ -251,6 +258,17 @@ def _print_summary(args: argparse.Namespace, results: list[SimResult]) -> None:
     for key in sorted(totals):
         if key.startswith(("outcome ", "fault ")):
             rows.append((key, str(totals[key])))
+    answers = sum(n for key, n in totals.items() if key.startswith("answer "))
+    if answers:
+        no_record = totals["answer NoRecord"]
+        rows.append(("answers (to anyone)", str(answers)))
+        rows.append(("answers NoRecord", f"{no_record} ({100 * no_record / answers:.0f}%)"))
+    if "replay" in first.faults:
+        rows.append(("adversary replays", str(sum(r.replays for r in results))))
+        rows.append(("adversary injections", str(sum(r.injections for r in results))))
+        for key in sorted(totals):
+            if key.startswith(("adversary replay answered ", "adversary inject answered ")):
+                rows.append((key, str(totals[key])))
     bad = [r for r in results if not r.ok]
     rows.append(("violations", f"{len(bad)} of {len(results)} seeds"))
     width = max(len(name) for name, _ in rows)
@@ -279,6 +297,8 @@ def _document(args: argparse.Namespace, results: list[SimResult]) -> dict[str, o
                 "seed": r.config.seed,
                 "events": r.events,
                 "sim_ms": r.sim_ms,
+                "replays": r.replays,
+                "injections": r.injections,
                 "ok": r.ok,
                 "violations": [
                     {"invariant": v.invariant, "event": v.event, "detail": v.detail}

@@ -15,13 +15,22 @@ I2 ``quorum-safety``
     votes at a ballot below one it has promised (it never returns to a ballot it has
     left). A replica whose storage the operator rolled back is exempt from these two
     checks for what it forgot: that is what the rollback budget is for.
-I3 ``attempt-limit``
-    per (user, registration), at most ``max_attempts`` wrong-guess answers reach
-    clients; no ``Released`` answer rests on a slot after a chosen ``Destroy`` of that
-    registration (a destroyed record never comes back); and every wrong-guess answer
-    agrees with the chosen log: the monitor applies the chosen slots, in order, to a
-    reference vault of its own, and the remaining attempts a client is told must be what
-    the guess's own charge (``Backing.charge_slot``) left.
+I3 ``attempt-limit``, as ``docs/channel.rst`` states it against the operator who replays
+    and injects requests
+    (a) *per enrolled secret* (counted across registrations, so that a replayed enrolment,
+    which makes a new record for an old secret, counts against the old secret's budget), at
+    most ``max_attempts`` attempts are charged and at most ``max_attempts`` wrong-guess
+    answers are given; (b) the secret of a destroyed or retired record is never charged,
+    compared or released again; (c) an honest client's request is charged at most once,
+    however often it is replayed (seen on the answers: every delivery's answer names its
+    charge slot, and the ghost opens the answers to replays too); (d) an honest right
+    guess is never answered ``WrongGuess``; and (e) every answer agrees with the chosen
+    log: the monitor applies the chosen slots, in order, to a reference vault of its own
+    that follows the protocol (never the variant under test), and a ``WrongGuess`` must
+    tell what its ``Settle`` left, a ``Released`` rest on a release, a ``Registered`` on a
+    registration the protocol accepts. (a) and (b) are counted on a second copy of the
+    log's application with the fleet's own policy (the same vault when no vault variant
+    runs), which is what the replicas hold.
 I6 ``durability``
     every answer a client receives rests on a slot that is chosen with the request's own
     command (nothing is acknowledged before a quorum holds it), and after every fault each
@@ -31,16 +40,30 @@ I6 ``durability``
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from impl.consensus import Observation
 from impl.errors import VaultError
-from impl.messages import Released, Response, WrongGuess
-from impl.peer_messages import Ballot, Noop, Proposal
+from impl.messages import Registered, Released, Response, WrongGuess
+from impl.peer_messages import Ballot, LogValue, Noop, Proposal
 from impl.replica import Backing
 from impl.store import ReplicaStore
-from impl.vault import Charged, Destroy, RecordDestroyed, Vault, VaultPolicy
+from impl.vault import (
+    Charged,
+    ConsumeAttempt,
+    RecordDestroyed,
+    RecordRetired,
+    Register,
+    Retire,
+    SecretReleased,
+    Settle,
+    Vault,
+    VaultPolicy,
+    WrongSettled,
+)
+from impl.vault import Registered as VaultRegistered
 
 INVARIANT_NAMES = {"I2": "quorum-safety", "I3": "attempt-limit", "I6": "durability"}
 
@@ -78,7 +101,12 @@ class Monitor:
     """Monitor: ghost state and invariant checks for one simulated run."""
 
     def __init__(
-        self, replicas: int, quorum: int, policy: VaultPolicy, event: Callable[[], int]
+        self,
+        replicas: int,
+        quorum: int,
+        policy: VaultPolicy,
+        event: Callable[[], int],
+        fleet_policy: VaultPolicy | None = None,
     ) -> None:
         self.replicas = replicas
         self.quorum = quorum
@@ -88,17 +116,32 @@ class Monitor:
         self._votes: dict[tuple[int, Ballot], dict[Key, set[int]]] = {}
         self._chosen: dict[int, Key] = {}
         self._applied: dict[int, tuple[Key, int]] = {}
-        self._destroyed_at: dict[tuple[str, int], int] = {}
-        self._released_at: dict[tuple[str, int], list[int]] = {}
-        self._wrong: dict[tuple[str, int], int] = {}
         self._acked: dict[int, bytes] = {}
         self.chosen_slots = 0
         self._proposals: dict[int, Proposal] = {}
+        #: the protocol's vault applying the chosen log (what every answer must agree with)
         self._reference = Vault(policy)
         self._reference_next = 0
         self._results: dict[int, object] = {}
-        self._waiting: dict[int, list[tuple[str, int, int]]] = {}
+        #: the fleet's own vault (its policy, the variant under test included) applying the
+        #: chosen log: what the replicas hold; the same vault when no vault variant runs
+        self._fleet = (
+            self._reference
+            if fleet_policy is None or fleet_policy == policy
+            else Vault(fleet_policy)
+        )
+        self._fleet_results = self._results if self._fleet is self._reference else {}
+        self._waiting: dict[int, list[Callable[[], None]]] = {}
         self._promised: dict[int, Ballot] = {}
+        # Ghost accounting per enrolled secret (keys are the secrets' bytes, never shown).
+        self._secret_of: dict[tuple[str, int], bytes] = {}
+        self._label: dict[bytes, str] = {}
+        self._slot_secret: dict[int, bytes] = {}
+        self._charges: Counter[bytes] = Counter()
+        self._wrong: Counter[bytes] = Counter()
+        self._wrong_slots: set[int] = set()
+        self._dead: dict[bytes, tuple[int, str]] = {}
+        self._honest_charges: dict[str, set[int]] = {}
 
     def __repr__(self) -> str:
         return f"Monitor({len(self._chosen)} chosen slots, {len(self.violations)} violations)"
@@ -161,7 +204,6 @@ class Monitor:
             self._chosen[slot] = key
             self._proposals[slot] = proposal
             self.chosen_slots += 1
-            self._on_chosen(slot, key)
             self._advance_reference()
         elif chosen != key:
             self._violate(
@@ -183,61 +225,96 @@ class Monitor:
             )
 
     def _advance_reference(self) -> None:
-        """Apply the chosen log, in slot order, to the monitor's own reference vault."""
+        """Apply the chosen log, in slot order, to the reference vault (and the fleet's)."""
         while self._reference_next in self._proposals:
             slot = self._reference_next
             value = self._proposals.pop(slot).value
-            result: object = None
-            if not isinstance(value, Noop):
-                try:
-                    result = self._reference.apply(value)
-                except VaultError as refused:
-                    result = refused
+            result = _apply(self._reference, value)
             self._results[slot] = result
+            if self._fleet is not self._reference:
+                result = _apply(self._fleet, value)
+                self._fleet_results[slot] = result
+            self._track(slot, value, result)
             self._reference_next += 1
-            for user, registration, remaining in self._waiting.pop(slot, []):
-                self._check_remaining(slot, user, registration, remaining)
+            for check in self._waiting.pop(slot, []):
+                check()
 
-    def _check_remaining(self, slot: int, user: str, registration: int, remaining: int) -> None:
-        result = self._results.get(slot)
-        if isinstance(result, Charged):
-            expected = max(0, self.max_attempts - result.attempts)
-        elif isinstance(result, RecordDestroyed):
-            expected = 0
+    def _when_applied(self, slot: int, check: Callable[[], None]) -> None:
+        """Run ``check`` once the chosen log has been applied up to ``slot``."""
+        if slot < self._reference_next:
+            check()
         else:
-            what = "a refused command" if isinstance(result, VaultError) else "no charge"
-            self._violate(
-                "I3",
-                f"WrongGuess({remaining}) for {user}#{registration} rests on slot {slot}, "
-                f"which the chosen log applies as {what}",
-            )
-            return
-        if expected != remaining:
-            self._violate(
-                "I3",
-                f"WrongGuess({remaining}) for {user}#{registration} rests on slot {slot}, "
-                f"where the chosen log leaves {expected} attempts",
-            )
+            self._waiting.setdefault(slot, []).append(check)
 
-    def _on_chosen(self, slot: int, key: Key) -> None:
-        _, kind, user, registration = key
-        if kind != Destroy.__name__:
+    def _track(self, slot: int, value: LogValue, result: object) -> None:
+        """The per-secret ghost (I3 a, b) of one command as the fleet applied it."""
+        if isinstance(value, Register):
+            if isinstance(result, VaultRegistered):
+                enrolled = value.secret.reveal()
+                self._secret_of[(value.user, result.registration)] = enrolled
+                self._label.setdefault(enrolled, f"{value.user}#{result.registration}")
             return
-        record = (user, registration)
-        earliest = min(slot, self._destroyed_at.get(record, slot))
-        self._destroyed_at[record] = earliest
-        for released in self._released_at.get(record, []):
-            if released > earliest:
+        if not isinstance(value, ConsumeAttempt | Settle | Retire) and not isinstance(
+            result, RecordDestroyed
+        ):
+            return
+        user = getattr(value, "user", "")
+        registration = getattr(value, "registration", 0)
+        secret = self._secret_of.get((user, registration))
+        if secret is None:
+            return
+        self._slot_secret[slot] = secret
+        if isinstance(result, VaultError):
+            return
+        label = self._label.get(secret, f"{user}#{registration}")
+        dead = self._dead.get(secret)
+        if dead is not None and isinstance(value, ConsumeAttempt | Settle | Retire):
+            self._violate(
+                "I3",
+                f"{type(value).__name__} of {user}#{registration} in slot {slot} answers for "
+                f"the secret enrolled as {label}, whose record was {dead[1]} in slot "
+                f"{dead[0]}: a {dead[1]} record came back",
+            )
+        if isinstance(result, Charged):
+            self._charges[secret] += 1
+            if self._charges[secret] > self.max_attempts:
                 self._violate(
                     "I3",
-                    f"{user}#{registration} was released from slot {released} after its "
-                    f"destruction was chosen in slot {earliest}",
+                    f"{self._charges[secret]} attempts charged against the secret enrolled "
+                    f"as {label} (the last on {user}#{registration}, slot {slot}), "
+                    f"limit {self.max_attempts}",
                 )
+        gone = (
+            "retired"
+            if isinstance(result, RecordRetired)
+            else "destroyed"
+            if isinstance(result, RecordDestroyed)
+            or (isinstance(result, WrongSettled) and result.destroyed)
+            else ""
+        )
+        if gone:
+            self._dead.setdefault(secret, (slot, gone))
 
     # ---------------------------------------------------------------- answers (I3, I6)
 
-    def answered(self, user: str, registration: int, response: Response, backing: Backing) -> None:
-        """answered: a client received ``response`` to a guess or registration."""
+    def answered(
+        self,
+        user: str,
+        registration: int,
+        response: Response,
+        backing: Backing,
+        *,
+        request: str | None = None,
+        right: bool = False,
+    ) -> None:
+        """answered: someone received ``response`` (resting on ``backing``).
+
+        ``request`` names an honest client's request (the same name for every delivery of
+        it, replays included: I3 c); ``right`` says it is a guess with the client's own,
+        right secret for the registration it names (I3 d). Answers to the operator's own
+        and replayed requests are reported too (by the simulator's ghost, which holds every
+        response key), without ``request``.
+        """
         chosen = self._chosen.get(backing.slot)
         if chosen is None or chosen[0] != backing.request_id:
             what = "nothing chosen yet" if chosen is None else f"{_show(chosen)} chosen"
@@ -246,35 +323,83 @@ class Monitor:
                 f"{type(response).__name__} for {user}#{registration} reached the client "
                 f"but rests on slot {backing.slot} with {what}",
             )
-        else:
-            self._acked[backing.slot] = backing.request_id
-        record = (user, registration)
+            return
+        self._acked[backing.slot] = backing.request_id
+        if right and isinstance(response, WrongGuess):
+            self._violate(
+                "I3",
+                f"an honest right guess for {user}#{registration} "
+                f"({request or 'a client request'}) was answered WrongGuess"
+                f"({response.remaining})",
+            )
+        self._when_applied(
+            backing.slot, lambda: self._check_answer(user, response, backing, request, right)
+        )
+
+    def _check_answer(
+        self, user: str, response: Response, backing: Backing, request: str | None, right: bool
+    ) -> None:
+        """I3 (a), (c), (d), (e) for one answer, once the log is applied up to its slot."""
+        slot = backing.slot
+        result = self._results.get(slot)
+        charge = backing.charge_slot
+        charged = charge >= 0 and isinstance(self._fleet_results.get(charge), Charged)
+        if right and charged and not isinstance(response, Released | WrongGuess):
+            self._violate(
+                "I3",
+                f"an honest right guess for {user} ({request or 'a client request'}) was "
+                f"charged in slot {charge} and answered {type(response).__name__}",
+            )
         if isinstance(response, WrongGuess):
-            # A wrong guess rests on its own charge (a Destroy after it may have been
-            # refused because a concurrent guess destroyed the record first).
-            charge = backing.charge_slot if backing.charge_slot >= 0 else backing.slot
-            if charge < self._reference_next:
-                self._check_remaining(charge, user, registration, response.remaining)
-            else:
-                self._waiting.setdefault(charge, []).append(
-                    (user, registration, response.remaining)
-                )
-            count = self._wrong.get(record, 0) + 1
-            self._wrong[record] = count
-            if count > self.max_attempts:
+            if not isinstance(result, WrongSettled):
                 self._violate(
                     "I3",
-                    f"{count} wrong guesses answered for {user}#{registration}, "
-                    f"limit {self.max_attempts}",
+                    f"WrongGuess({response.remaining}) for {user} rests on slot {slot}, "
+                    f"which the chosen log applies as {_what(result)}",
                 )
-        if isinstance(response, Released):
-            self._released_at.setdefault(record, []).append(backing.slot)
-            destroyed = self._destroyed_at.get(record)
-            if destroyed is not None and destroyed < backing.slot:
+                return
+            expected = max(0, self.max_attempts - result.attempts)
+            if expected != response.remaining:
                 self._violate(
                     "I3",
-                    f"{user}#{registration} released from slot {backing.slot} after its "
-                    f"destruction was chosen in slot {destroyed}",
+                    f"WrongGuess({response.remaining}) for {user} rests on slot {slot}, "
+                    f"where the chosen log leaves {expected} attempts",
+                )
+            secret = self._slot_secret.get(slot)
+            if secret is not None and slot not in self._wrong_slots:
+                self._wrong_slots.add(slot)
+                self._wrong[secret] += 1
+                if self._wrong[secret] > self.max_attempts:
+                    self._violate(
+                        "I3",
+                        f"{self._wrong[secret]} wrong guesses answered against the secret "
+                        f"enrolled as {self._label.get(secret, user)}, "
+                        f"limit {self.max_attempts}",
+                    )
+        elif isinstance(response, Released):
+            if not isinstance(result, SecretReleased):
+                self._violate(
+                    "I3",
+                    f"Released for {user} rests on slot {slot}, which the chosen log "
+                    f"applies as {_what(result)}",
+                )
+        elif isinstance(response, Registered) and not (
+            isinstance(result, VaultRegistered) and result.registration == response.registration
+        ):
+            self._violate(
+                "I3",
+                f"Registered({response.registration}) for {user} rests on slot {slot}, "
+                f"which the chosen log applies as {_what(result)}: the record was "
+                f"replaced by a registration the protocol refuses",
+            )
+        if request is not None and charged:
+            slots = self._honest_charges.setdefault(request, set())
+            slots.add(charge)
+            if len(slots) > 1:
+                self._violate(
+                    "I3",
+                    f"an honest request ({request}) was charged {len(slots)} times, in "
+                    f"slots {', '.join(str(s) for s in sorted(slots))}",
                 )
 
     # ------------------------------------------------------------------ durability (I6)
@@ -302,3 +427,24 @@ class Monitor:
                     f"fewer than n - q + 1 = {needed}: a quorum can now miss it",
                 )
                 del self._acked[slot]
+
+
+def _apply(vault: Vault, value: LogValue) -> object:
+    """One chosen value applied to ``vault``: its result, the refusal, or None (a Noop)."""
+    if isinstance(value, Noop):
+        return None
+    try:
+        return vault.apply(value)
+    except VaultError as refused:
+        return refused
+
+
+def _what(result: object) -> str:
+    """How a slot's result reads in a violation (never a secret)."""
+    if result is None:
+        return "no command"
+    if isinstance(result, VaultError):
+        return f"a refused command ({result})"
+    if isinstance(result, SecretReleased):
+        return "a release"
+    return repr(result)

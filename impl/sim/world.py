@@ -13,7 +13,10 @@ Everything that is not the replicas' own code is simulated here, from one seed:
   it so the rollback fault can replay one (the operator restores an old disk image);
 - **the front end** (the operator's relay): ``endpoint(sealed)`` routes a client's sealed
   request to the replica it believes leads, follows ``NotLeader`` hints, and runs the
-  world until the answer arrives or a timeout passes (``FleetUnavailable``).
+  world until the answer arrives or a timeout passes (``FleetUnavailable``). With
+  ``capture`` on it keeps every sealed request it relays, and the operator may send any
+  of them again (``replay``) or send requests of its own (``inject``): the adversary of
+  ``docs/channel.rst``.
 
 The world reports every event it processes to a ``listener`` (the trace) and every
 replica observation (votes, applies, snapshots) to the ``Monitor`` of ``impl.sim.checks``.
@@ -176,6 +179,9 @@ class World:
         self.last_backing: Backing | None = None
         self.on_reply: Callable[[int], None] | None = None
         self._next_call = 0
+        #: the front end keeps every sealed request it relays (the adversary's ``replay``)
+        self.capture = False
+        self.relayed: list[bytes] = []
         self.rejected_messages = 0
         #: replica-to-replica envelopes handed to the network (before drops and
         #: duplicates) and their bytes: what ``vaultbench bench`` counts per operation
@@ -359,12 +365,41 @@ class World:
         return True
 
     def send_request(self, data: bytes) -> int:
-        """send_request: hand sealed bytes to the front end; returns the call's number."""
+        """send_request: hand sealed bytes to the front end; returns the call's number.
+
+        With ``capture`` on, the front end keeps the bytes (``relayed``), as the operator
+        may: it can send them again later (``replay``).
+        """
         self._next_call += 1
         call = self._next_call
+        if self.capture:
+            self.relayed.append(data)
         if self._party_observer.active:
             self._flows[call] = self._party_observer.relayed_request(data)
         self._push(self.now + self._delay(), "request", call, self.leader_hint, data)
+        return call
+
+    def replay(self, index: int, detail: str = "", to: int | None = None) -> int:
+        """replay: the operator sends the ``index``-th relayed request again, as a new call
+        (to replica ``to``, by default the one it believes leads) whose answer comes back
+        to the operator, who cannot open it. Returns the call."""
+        data = self.relayed[index]
+        self._next_call += 1
+        call = self._next_call
+        self._emit("replay", "fe", f"call {call} = relayed request {index} again{detail}")
+        target = self.leader_hint if to is None else to
+        self._push(self.now + self._delay(), "request", call, target, data)
+        return call
+
+    def inject(self, data: bytes, detail: str = "", to: int | None = None) -> int:
+        """inject: the operator sends a request it sealed itself (to replica ``to``, by
+        default the one it believes leads); its answer comes back to the operator. Returns
+        the call. (Never captured: the operator made it.)"""
+        self._next_call += 1
+        call = self._next_call
+        self._emit("inject", "fe", f"call {call}{detail}")
+        target = self.leader_hint if to is None else to
+        self._push(self.now + self._delay(), "request", call, target, data)
         return call
 
     def hello(self) -> bytes:
