@@ -11,13 +11,36 @@ I3 ``attempt-limit`` (:func:`check_i3_fleet`) and I6 ``durability`` (:func:`chec
 What is modelled
     ``n`` replicas, quorum ``q``, one record with attempt limit ``limit``, a log of
     ``slots`` slots and ballots ``1 .. ballots`` (the model's bounds: an action that would
-    pass them is disabled). Every command is a charge for one guess, named by a guess id
-    ``1, 2, …`` (0 is "no command"). Per replica: ``up``, the ``promised`` ballot and the
-    durable ``log`` (slot -> ``(ballot, command)`` accepted; ``(0, 0)`` is empty), all
+    pass them is disabled). Every command is a guess *request*, named by a request id
+    ``1 .. slots * ballots`` (0 is "no command"); request ``g`` names the version
+    ``versions[g - 1]`` it was made for (the record's attempts: the model has one
+    registration, so the version's first half is fixed) and ``honest[g - 1]`` says whether
+    the user's client made it. Per replica: ``up``, the ``promised`` ballot and the
+    durable ``log`` (slot -> ``(ballot, request)`` accepted; ``(0, 0)`` is empty), all
     durable; ``lead`` (the ballot it leads, 0 for none) is volatile. Per ballot: its
     ``owner``, the ``proposals`` it made per slot (the accept messages in flight: they
     stay deliverable for ever, so the network may delay, duplicate and reorder them) and
-    ``waiting`` (a client waits for the answer to that slot's guess).
+    ``waiting`` (someone waits for the answer to that slot's request).
+
+The compare-and-swap (``docs/channel.rst``, rules 1 and 2)
+    The state machine applies the log in order (:func:`apply_log`): a request whose
+    version is not the record's current attempts is refused without a charge (answer
+    :class:`Stale`), one at the limit is refused (``Destroyed``), any other is charged.
+    The check is made when the command is *applied*, not when the leader accepts the
+    request, so two requests for one version that both reach the log charge once.
+
+The channel adversary (``system.md``, "The adversary")
+    The operator relays every request, keeps every sealed one and may send it again any
+    number of times, in any order: :class:`Replay` has the leader propose a captured
+    request again, in any later free slot of any ballot (a request sent to a replica that
+    leads no ballot is refused and changes nothing, so it is not a step). It makes
+    requests that need no secret: :class:`Inject` is a guess of its own, wrong, for any
+    version below the limit (``BeginRecovery`` tells anyone the current one, and changes
+    nothing, so it is not a step either). :class:`Propose` is the honest client's fresh
+    guess, for the version the leader reports for its slot. The adversary cannot open or
+    alter a sealed request: a replay is the same request id, so it names the same version
+    and has the same honesty. A request sealed to one fleet's key does not open at another
+    fleet; fleet epochs are :mod:`model.budget`'s business, so this model has one fleet.
 
 What is abstracted, on purpose
     - Phase 1 is atomic: :class:`Elect` collects a quorum's promises and logs in one step
@@ -27,10 +50,11 @@ What is abstracted, on purpose
       interleaving is lost.
     - A ballot is a plain integer owned by the replica that started it (a real ballot is a
       ``(round, replica)`` pair; uniqueness is what matters and the owner table keeps it).
-    - Only charges are commands. The vault's state after applying slots ``0 .. s-1``, all
-      charges, has ``min(s, limit)`` attempts: a charge applied at the limit is refused
-      (no charge, the answer is ``Destroyed``). The comparison of the guess is the
-      ``correct`` argument of :class:`Answer`.
+    - Only guesses are commands (the ``Settle`` command of ``docs/channel.rst`` rule 6 is
+      not modelled: it changes what the operator sees, not what is charged). The record's
+      attempts before a slot are the leader's :func:`view` applied; the comparison of the
+      guess is the ``correct`` argument of :class:`Answer`, free (a replay may be answered
+      right or wrong; the properties do not depend on it).
     - Rollback is one step, as in :mod:`model.consensus`: the operator stops a replica,
       restores its durable state from its oldest image (empty log, no promise) and starts
       it again (volatile state lost). Splitting it would only make traces longer. Any
@@ -42,21 +66,25 @@ Ghost state (what the world has been told; the invariants speak of it)
     ``answered_wrong`` and ``released`` count comparisons answered; ``destroyed`` is
     raised once an answer says the record is gone (``WrongGuess(0)`` or ``Destroyed``);
     ``answered_after_destroy`` is raised by a comparison answered for a charge that the
-    log places at or past the limit (the state machine, applying the log in order, had
-    destroyed the record before that charge); ``acked`` is, per slot, the last
-    acknowledged ``(ballot, command)``; ``rolled`` marks replicas that were rolled back.
+    log (the leader's ballot's proposals before it, applied in order) places at or past
+    the limit; ``charged_twice`` is raised when the state machine charges an honest
+    request that the same log already charged in an earlier slot (I3's "an honest
+    request is charged at most once"); ``stale`` counts requests refused as stale;
+    ``acked`` is, per slot, the last acknowledged ``(ballot, request)``; ``rolled`` marks
+    replicas that were rolled back.
 
-The unsafe variants of ``model.variants`` change one rule each; see :data:`VARIANT_RULES`.
+The unsafe variants of ``model.variants`` change one rule each, and so does the channel's
+``replayable-guess`` (:data:`FLEET_CHANNEL_VARIANTS`); see :data:`VARIANT_RULES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 
-from model.variants import FLEET_VARIANT_NAMES
+from model.variants import FLEET_VARIANT_NAMES, FLEET_VARIANTS, FleetVariant
 from model.vault import Destroyed, Released, Violation, WrongGuess
 
 T = TypeVar("T")
@@ -78,17 +106,55 @@ VARIANT_RULES: Final = {
     ),
     "forget-promise-on-restart": "Restart resets the promised ballot to 0 (votes are kept)",
     "rollback-beyond-budget": "Rollback is allowed on one replica more than 2q - n - 1",
+    "replayable-guess": (
+        "applying a charge does not compare the version it names with the record's: a "
+        "replayed request is charged again"
+    ),
 }
+
+#: The channel's unsafe variants of the fleet. They belong in ``model.variants``'
+#: catalogue (``FLEET_VARIANTS``); until they are there, this module keeps them.
+FLEET_CHANNEL_VARIANTS: Final = (
+    FleetVariant(
+        "replayable-guess",
+        "a guess is charged whatever version it names (no compare-and-swap when the command "
+        "is applied): a replayed request is charged again",
+        ("I3",),
+    ),
+)
+
+FLEET_CHANNEL_VARIANT_NAMES: Final = tuple(v.name for v in FLEET_CHANNEL_VARIANTS)
+
+#: Every fleet variant this model knows: the catalogue's, then the channel's (once the
+#: catalogue lists a channel variant it is not repeated).
+ALL_FLEET_VARIANT_NAMES: Final = (
+    *FLEET_VARIANT_NAMES,
+    *(v for v in FLEET_CHANNEL_VARIANT_NAMES if v not in FLEET_VARIANT_NAMES),
+)
+
+
+def any_fleet_variant(name: str) -> FleetVariant:
+    """any_fleet_variant: the entry called ``name`` in ``model.variants.FLEET_VARIANTS`` or
+    in :data:`FLEET_CHANNEL_VARIANTS` (``KeyError`` if neither has it)."""
+    for variant in (*FLEET_VARIANTS, *FLEET_CHANNEL_VARIANTS):
+        if variant.name == name:
+            return variant
+    raise KeyError(name)
 
 
 class UnknownFleetVariant(ValueError):
-    """A variant name that is not in ``model.variants.FLEET_VARIANTS``."""
+    """A variant name that is not in ``model.variants.FLEET_VARIANTS`` nor in
+    :data:`FLEET_CHANNEL_VARIANTS`."""
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"unknown fleet variant {name!r}; known: {', '.join(sorted(FLEET_VARIANT_NAMES))}"
+            f"unknown fleet variant {name!r}; known: {', '.join(sorted(ALL_FLEET_VARIANT_NAMES))}"
         )
         self.name = name
+
+
+#: The configurations whose default instance has limit 2 (see ``FleetConfig.for_variant``).
+CHANNEL_LIMIT_2: Final = (None, "replayable-guess")
 
 
 @dataclass(frozen=True)
@@ -107,7 +173,7 @@ class FleetConfig:
     variant: str | None = None
 
     def __post_init__(self) -> None:
-        if self.variant is not None and self.variant not in FLEET_VARIANT_NAMES:
+        if self.variant is not None and self.variant not in ALL_FLEET_VARIANT_NAMES:
             raise UnknownFleetVariant(self.variant)
         if not 1 <= self.quorum <= self.replicas:
             raise ValueError(f"need 1 <= quorum <= replicas, got q={self.quorum}")
@@ -121,11 +187,23 @@ class FleetConfig:
             raise ValueError("limit, slots and ballots must be at least 1")
 
     @staticmethod
-    def for_variant(variant: str | None, replicas: int = 3, limit: int = 1) -> FleetConfig:
+    def for_variant(
+        variant: str | None, replicas: int = 3, limit: int | None = None
+    ) -> FleetConfig:
         """The default small instance for ``variant``: majority quorum, or ``n // 2``
-        replicas for ``minority-quorum``."""
+        replicas for ``minority-quorum``. The limit defaults to 2 for the safe fleet and
+        ``replayable-guess`` (a replay can be refused as stale, or charged again, only
+        while the record is below its limit after one charge) and to 1 for the others."""
         quorum = replicas // 2 if variant == "minority-quorum" else replicas // 2 + 1
+        if limit is None:
+            limit = 2 if variant in CHANNEL_LIMIT_2 else 1
         return FleetConfig(replicas, quorum, limit, variant=variant)
+
+    @property
+    def requests(self) -> int:
+        """How many distinct requests a run can make: each fresh one fills a free slot of
+        the current ballot, so at most ``slots * ballots`` (request ids ``1 ..``)."""
+        return self.slots * self.ballots
 
     @property
     def rollback_budget(self) -> int:
@@ -172,10 +250,15 @@ class FleetState:
     answered_after_destroy: bool = False
     acked: tuple[Entry, ...] = ()
     rolled: tuple[bool, ...] = ()
+    versions: tuple[int, ...] = ()
+    honest: tuple[bool, ...] = ()
+    stale: int = 0
+    charged_twice: bool = False
 
 
 def initial(config: FleetConfig) -> FleetState:
-    """initial: replica 0 leads ballot 1, every replica has promised it, no slot is used."""
+    """initial: replica 0 leads ballot 1, every replica has promised it, no slot is used,
+    no request was made."""
     n, slots, ballots = config.replicas, config.slots, config.ballots
     return FleetState(
         up=(True,) * n,
@@ -189,6 +272,8 @@ def initial(config: FleetConfig) -> FleetState:
         next_guess=1,
         acked=(EMPTY,) * slots,
         rolled=(False,) * n,
+        versions=(0,) * config.requests,
+        honest=(False,) * config.requests,
     )
 
 
@@ -219,6 +304,53 @@ def holders(state: FleetState, slot: int, command: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# Applying commands: the compare-and-swap on the version
+
+#: What applying one log entry does: an empty slot, a refusal because the version the
+#: request names is not the record's (``Stale``), a refusal because the record is
+#: destroyed, or a charge.
+Verdict = Literal["empty", "stale", "destroyed", "charge"]
+
+
+def verdict(state: FleetState, config: FleetConfig, command: int, attempts: int) -> Verdict:
+    """verdict: what the state machine does with ``command`` applied to the record at
+    ``attempts``: the version is compared first (rule 2 of ``docs/channel.rst``: stale is
+    refused before anything else, without a charge), then the limit. Under
+    ``replayable-guess`` the version is not compared."""
+    if command == 0:
+        return "empty"
+    if config.variant != "replayable-guess" and state.versions[command - 1] != attempts:
+        return "stale"
+    if attempts >= config.limit:
+        return "destroyed"
+    return "charge"
+
+
+def apply_log(
+    state: FleetState, config: FleetConfig, commands: Sequence[int]
+) -> tuple[int, tuple[Verdict, ...]]:
+    """apply_log: the record's attempts after applying ``commands`` in order from a fresh
+    record, and the verdict of each (empty slots are skipped)."""
+    attempts, out = 0, []
+    for command in commands:
+        v = verdict(state, config, command, attempts)
+        out.append(v)
+        if v == "charge":
+            attempts += 1
+    return attempts, tuple(out)
+
+
+def view(state: FleetState, config: FleetConfig, leader: int, slot: int) -> tuple[int, ...]:
+    """view: the commands the leader applies before ``slot``: its ballot's proposals
+    (every one chosen before it answers, in the safe fleet), or, under
+    ``serve-before-catch-up``, the commands of its own log."""
+    if config.variant == "serve-before-catch-up":
+        return tuple(state.log[leader][t][1] for t in range(slot))
+    b = state.lead[leader]
+    return state.proposals[b - 1][:slot]
+
+
+# ---------------------------------------------------------------------------------------
 # Actions
 
 
@@ -233,14 +365,45 @@ class Disabled(Exception):
 
 @dataclass(frozen=True)
 class Propose:
-    """The leader of ballot ``lead[leader]`` receives a guess: it writes the charge into
-    the first free slot of its ballot, accepts it itself, and sends it to the others."""
+    """The leader of ballot ``lead[leader]`` receives the honest client's fresh guess: it
+    writes the charge into the first free slot of its ballot, accepts it itself, and sends
+    it to the others. The request names the version the leader reports for that slot (the
+    attempts of :func:`view` applied), the newest an honest client can learn; a client
+    with an older version is refused as stale, as the adversary's :class:`Inject` is."""
 
     leader: int
 
     @property
     def name(self) -> str:
         return f"propose(r{self.leader})"
+
+
+@dataclass(frozen=True)
+class Inject:
+    """The adversary's own fresh guess (wrong: it does not hold the password), sealed for
+    ``version``, which it may choose freely (``BeginRecovery`` tells anyone the current
+    one). The leader treats it as any request: it takes the first free slot."""
+
+    leader: int
+    version: int
+
+    @property
+    def name(self) -> str:
+        return f"inject(r{self.leader},v{self.version})"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The adversary sends the captured request ``request`` (any request made so far, the
+    honest client's or its own) to the leader again: the same sealed bytes, so the same
+    version, and the leader proposes it in the first free slot of its ballot."""
+
+    leader: int
+    request: int
+
+    @property
+    def name(self) -> str:
+        return f"replay(r{self.leader},g{self.request})"
 
 
 @dataclass(frozen=True)
@@ -320,8 +483,16 @@ class Rollback:
         return f"rollback(r{self.replica})"
 
 
-Action = Propose | Accept | Answer | Elect | Crash | Restart | Rollback
-Outcome = WrongGuess | Released | Destroyed | None
+@dataclass(frozen=True)
+class Stale:
+    """The answer to a request whose version is not the record's: nothing was charged or
+    compared; ``attempts`` is the record's current version (the client may ask again)."""
+
+    attempts: int
+
+
+Action = Propose | Accept | Answer | Elect | Crash | Restart | Rollback | Inject | Replay
+Outcome = WrongGuess | Released | Destroyed | Stale | None
 
 
 def actions(config: FleetConfig) -> tuple[Action, ...]:
@@ -342,16 +513,17 @@ def actions(config: FleetConfig) -> tuple[Action, ...]:
     out += [Crash(r) for r in range(n)]
     out += [Restart(r) for r in range(n)]
     out += [Rollback(r) for r in range(n)]
+    # The channel adversary's actions come last, so that a shortest trace that needs none
+    # of them is reported as it was before they existed.
+    out += [Inject(r, v) for r in range(n) for v in range(config.limit)]
+    out += [Replay(r, g) for r in range(n) for g in range(1, config.requests + 1)]
     return tuple(out)
 
 
 def attempts_before(state: FleetState, config: FleetConfig, leader: int, slot: int) -> int:
     """attempts_before: the record's attempts as the leader computes them before applying
-    the charge in ``slot``: ``slot`` (every earlier slot is an applied charge), or, under
-    ``serve-before-catch-up``, the charges in the leader's own log before ``slot``."""
-    if config.variant == "serve-before-catch-up":
-        return sum(1 for s in range(slot) if state.log[leader][s][1] != 0)
-    return slot
+    the command in ``slot``: the commands of its :func:`view` applied in order."""
+    return apply_log(state, config, view(state, config, leader, slot))[0]
 
 
 def _ready(state: FleetState, config: FleetConfig, leader: int, slot: int) -> str | None:
@@ -379,22 +551,13 @@ def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetS
     limit = config.limit
     match action:
         case Propose(leader=r):
-            b = state.lead[r]
-            if not state.up[r] or b == 0:
-                raise Disabled(action, f"r{r} leads no ballot")
-            if state.promised[r] != b:
-                raise Disabled(action, f"r{r} promised ballot {state.promised[r]}")
-            free = [s for s, c in enumerate(state.proposals[b - 1]) if c == 0]
-            if not free:
-                raise Disabled(action, "no free slot")
-            s, g = free[0], state.next_guess
-            return replace(
-                state,
-                proposals=_put2(state.proposals, b - 1, s, g),
-                waiting=_put2(state.waiting, b - 1, s, True),
-                next_guess=g + 1,
-                log=_put2(state.log, r, s, (b, g)),
-            ), None
+            return _propose(state, config, action, r, None, True), None
+        case Inject(leader=r, version=v):
+            return _propose(state, config, action, r, v, False), None
+        case Replay(leader=r, request=g):
+            if not 1 <= g < state.next_guess:
+                raise Disabled(action, f"no request g{g} was made")
+            return _propose(state, config, action, r, None, False, replayed=g), None
         case Accept(replica=r, ballot=b, slot=s):
             command = state.proposals[b - 1][s]
             if not state.up[r]:
@@ -418,16 +581,30 @@ def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetS
             if why is not None:
                 raise Disabled(action, why)
             a = attempts_before(state, config, r, s)
+            command = state.proposals[b - 1][s]
             after = replace(
                 state,
                 waiting=_put2(state.waiting, b - 1, s, False),
-                acked=_put(state.acked, s, (b, state.proposals[b - 1][s])),
+                acked=_put(state.acked, s, (b, command)),
             )
-            if a >= limit:
+            what = verdict(state, config, command, a)
+            if what == "stale":
+                # Refused before anything else: no charge, no comparison.
+                return replace(after, stale=state.stale + 1), Stale(a)
+            if what == "destroyed":
                 # The state machine refuses a charge at the limit: no charge, no compare.
                 return replace(after, destroyed=True), Destroyed()
+            # The ghost's log: the ballot's proposals before ``s`` (in the safe fleet, the
+            # chosen log; the leader's own view differs only under serve-before-catch-up).
+            truth = state.proposals[b - 1][:s]
+            true_attempts, verdicts = apply_log(state, config, truth)
+            again = state.honest[command - 1] and any(
+                c == command and v == "charge" for c, v in zip(truth, verdicts, strict=True)
+            )
             after = replace(
-                after, answered_after_destroy=state.answered_after_destroy or s >= limit
+                after,
+                answered_after_destroy=state.answered_after_destroy or true_attempts >= limit,
+                charged_twice=state.charged_twice or again,
             )
             if correct:
                 return replace(after, released=state.released + 1), Released(SECRET)
@@ -494,6 +671,50 @@ def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetS
     raise TypeError(f"not an action: {action!r}")  # pragma: no cover
 
 
+def _propose(
+    state: FleetState,
+    config: FleetConfig,
+    action: Action,
+    r: int,
+    version: int | None,
+    honest: bool,
+    replayed: int = 0,
+) -> FleetState:
+    """The leader ``r`` puts a request into the first free slot of its ballot and accepts
+    it: a fresh one (``replayed == 0``: the next request id, naming ``version``, or the
+    leader's version for the slot when ``version`` is ``None``) or the captured request
+    ``replayed``. A client (the adversary, for a replay) waits for the answer."""
+    b = state.lead[r]
+    if not state.up[r] or b == 0:
+        raise Disabled(action, f"r{r} leads no ballot")
+    if state.promised[r] != b:
+        raise Disabled(action, f"r{r} promised ballot {state.promised[r]}")
+    free = [s for s, c in enumerate(state.proposals[b - 1]) if c == 0]
+    if not free:
+        raise Disabled(action, "no free slot")
+    s = free[0]
+    if replayed:
+        g, after = replayed, state
+    else:
+        g = state.next_guess
+        if g > config.requests:
+            raise Disabled(action, "no request id left in the model's bound")
+        if version is None:
+            version = attempts_before(state, config, r, s)
+        after = replace(
+            state,
+            next_guess=g + 1,
+            versions=_put(state.versions, g - 1, version),
+            honest=_put(state.honest, g - 1, honest),
+        )
+    return replace(
+        after,
+        proposals=_put2(state.proposals, b - 1, s, g),
+        waiting=_put2(state.waiting, b - 1, s, True),
+        log=_put2(state.log, r, s, (b, g)),
+    )
+
+
 def enabled(state: FleetState, config: FleetConfig) -> Iterator[tuple[Action, FleetState]]:
     """enabled: every action whose guard holds in ``state``, with its post-state."""
     for action in actions(config):
@@ -515,8 +736,9 @@ RECORD: Final = "record"
 
 def check_i3_fleet(state: FleetState, config: FleetConfig) -> list[Violation]:
     """check_i3_fleet: I3 ``attempt-limit`` on the fleet: at most ``limit`` wrong guesses
-    answered, and no comparison answered (no release, no wrong guess) for a charge the
-    log places after the record was destroyed."""
+    answered, no comparison answered (no release, no wrong guess) for a charge the log
+    places after the record was destroyed, and no honest request charged twice, whatever
+    the adversary replayed or injected."""
     found: list[Violation] = []
     if state.answered_wrong > config.limit:
         found.append(
@@ -528,6 +750,8 @@ def check_i3_fleet(state: FleetState, config: FleetConfig) -> list[Violation]:
         )
     if state.answered_after_destroy:
         found.append(Violation("I3", RECORD, "a destroyed record answered a guess"))
+    if state.charged_twice:
+        found.append(Violation("I3", RECORD, "an honest request was charged twice"))
     return found
 
 

@@ -2,46 +2,59 @@
 
 What is encoded
     (a) The concrete fleet of :mod:`model.fleet`, one small instance at a time (default
-    ``n = 3``, limit 1, two slots, three ballots): every model variable is a Z3 integer or
-    Boolean per step, named by its trace column (``acc[r0][s0]``, ``prop[b1][s0]``, …),
-    and every concrete action (``propose(r0)``, ``accept(r1,b1,s0)``, ``elect(r2,{r1,r2})``
-    …) is a guard and an update written branch for branch with :func:`model.fleet.step`,
-    variant branches included. The tests check this encoding against the Python model on
-    concrete states. A bounded model check (Biere et al. 1999) unrolls it from
-    :func:`model.fleet.initial`, depth 0, 1, 2, …, so the first counterexample to I3 or I6
-    is a shortest one; sanity queries show the safe fleet can answer, destroy and change
-    leader.
+    ``n = 3``, two slots, two ballots; limit 2 for the safe fleet and ``replayable-guess``,
+    1 for the other variants): every model variable is a Z3 bit-vector or Boolean per
+    step, named by its trace column (``acc[r0][s0]``, ``prop[b1][s0]``, ``ver[g1]`` …),
+    and every concrete action (``propose(r0)``, ``accept(r1,b1,s0)``,
+    ``elect(r2,{r1,r2})``, the channel adversary's ``replay(r0,g1)`` and
+    ``inject(r0,v1)`` …) is a guard and an update written branch for branch with
+    :func:`model.fleet.step`, variant branches included, the compare-and-swap of
+    :func:`model.fleet.apply_log` included. The tests check this encoding against the
+    Python model on concrete states. A bounded model check (Biere et al. 1999) unrolls it
+    from :func:`model.fleet.initial`, depth 0, 1, 2, …, so the first counterexample to I3
+    or I6 is a shortest one; sanity queries show the safe fleet can answer, destroy,
+    change leader and refuse a replayed request as stale.
 
     (b) A parametric abstraction of the safe fleet, for every ``n``, ``q``, ``r`` and
     ``limit`` with ``2q > n + r`` (Z3 integers): a counting machine whose variables are the
     record's attempts as the serving leader applies the chosen log, the chosen charges
     still waiting for their answer, the answers given, the fewest never-rolled-back replicas
-    holding a committed command, and the replicas rolled back so far. Its actions are the
-    fleet's steps seen through that abstraction; each variant changes exactly the step it
-    breaks. The obligations are Apalache's ``IndInit``, ``IndNext[action]``, ``IndProp[I3]``
-    and ``IndProp[I6]``.
+    holding a committed command, the replicas rolled back so far, and the honest requests
+    charged a second time. Its actions are the fleet's steps seen through that
+    abstraction, the channel's ``replay`` among them (a captured request chosen again:
+    its version is below the record's, so the compare-and-swap refuses it); each variant
+    changes exactly the step it breaks. The obligations are Apalache's ``IndInit``,
+    ``IndNext[action]``, ``IndProp[I3]`` and ``IndProp[I6]``.
+
+The adversary's assumption
+    The operator may replay any captured request, any number of times, in any order, to
+    the leader of any ballot, and inject guesses of its own for any version; it cannot
+    open or alter a sealed request (the HPKE session's promise), so a replay names the
+    version its original named. That is taken, not proved, here.
 
 What this proves, and what it does not
     The induction is unbounded in time and parametric in ``n``, ``q``, ``r`` and the
     limit, but it is a proof about the counting abstraction: that the fleet refines it is
     argued in ``docs/i3-fleet.rst`` and ``docs/i6.rst`` (it rests on quorum intersection,
-    I2, which ``proofs/paxos_i2.py`` and ``proofs/quorum.py`` prove), not checked
-    mechanically. The BMC is exact for the concrete model but bounded in depth and size:
-    it finds the shortest counterexample of each variant and proves nothing beyond its
-    depth on its own.
+    I2, which ``proofs/paxos_i2.py`` and ``proofs/quorum.py`` prove), and checked on
+    seeded walks of the model by ``tests/test_fleet_refinement.py``, not mechanically. The
+    BMC is exact for the concrete model but bounded in depth and size: it finds the
+    shortest counterexample of each variant and proves nothing beyond its depth on its
+    own. One fleet epoch only: replays across fleets are ``proofs/guess_budget_i5.py``'s.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Final, Literal
 
 import z3
 
 from model.fleet import (
+    ALL_FLEET_VARIANT_NAMES,
     EMPTY,
     I6_NAME,
     Accept,
@@ -51,13 +64,15 @@ from model.fleet import (
     Elect,
     FleetConfig,
     FleetState,
+    Inject,
     Propose,
+    Replay,
     Restart,
     Rollback,
     actions,
+    any_fleet_variant,
     initial,
 )
-from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from model.vault import I3_NAME
 from proofs import bitvec
 from proofs.bitvec import BoolTerm, Effect, IntTerm, SymState, Term
@@ -100,7 +115,10 @@ def columns(config: FleetConfig) -> list[tuple[str, Literal["int", "bool"]]]:
 
     ``accb[ri][sj]`` / ``acc[ri][sj]`` are replica ``i``'s accepted ballot and command in
     slot ``j``; ``prop[bk][sj]`` and ``wait[bk][sj]`` ballot ``k``'s proposal and whether a
-    client waits on it; ``ackb[sj]`` / ``ack[sj]`` the acknowledged ballot and command.
+    client waits on it; ``ackb[sj]`` / ``ack[sj]`` the acknowledged ballot and command;
+    ``ver[gk]`` / ``honest[gk]`` the version request ``k`` names and whether the honest
+    client made it; ``stale`` the requests refused as stale; ``charged_twice`` the ghost
+    of I3's clause on honest requests.
     """
     n, slots, ballots = config.replicas, range(config.slots), range(1, config.ballots + 1)
     out: list[tuple[str, Literal["int", "bool"]]] = [("ballot", "int")]
@@ -118,6 +136,10 @@ def columns(config: FleetConfig) -> list[tuple[str, Literal["int", "bool"]]]:
     for s in slots:
         out += [(f"ackb[s{s}]", "int"), (f"ack[s{s}]", "int")]
     out += [(f"rolled[{_r(i)}]", "bool") for i in range(n)]
+    requests = range(1, config.requests + 1)
+    out += [(f"ver[g{g}]", "int") for g in requests]
+    out += [(f"honest[g{g}]", "bool") for g in requests]
+    out += [("stale", "int"), ("charged_twice", "bool")]
     return out
 
 
@@ -144,6 +166,10 @@ def as_columns(state: FleetState, config: FleetConfig) -> State:
     for s in range(slots):
         out[f"ackb[s{s}]"], out[f"ack[s{s}]"] = state.acked[s]
     out.update({f"rolled[{_r(i)}]": state.rolled[i] for i in range(n)})
+    out.update({f"ver[g{g + 1}]": v for g, v in enumerate(state.versions)})
+    out.update({f"honest[g{g + 1}]": h for g, h in enumerate(state.honest)})
+    out["stale"] = state.stale
+    out["charged_twice"] = state.charged_twice
     return {name: out[name] for name, _ in columns(config)}
 
 
@@ -176,6 +202,10 @@ def from_columns(values: State, config: FleetConfig) -> FleetState:
         answered_after_destroy=t("answered_after_destroy"),
         acked=tuple((i(f"ackb[s{s}]"), i(f"ack[s{s}]")) for s in slots),
         rolled=tuple(t(f"rolled[{_r(r)}]") for r in range(n)),
+        versions=tuple(i(f"ver[g{g}]") for g in range(1, config.requests + 1)),
+        honest=tuple(t(f"honest[g{g}]") for g in range(1, config.requests + 1)),
+        stale=i("stale"),
+        charged_twice=t("charged_twice"),
     )
 
 
@@ -217,44 +247,133 @@ def _chosen(config: FleetConfig, pre: SymState, b: int, s: int) -> BoolTerm:
     return z3.And(command != 0, held >= config.quorum)
 
 
+def _version_of(config: FleetConfig, pre: SymState, command: IntTerm) -> IntTerm:
+    """The version request ``command`` names (``-1`` for no request)."""
+    out = num(-1)
+    for g in range(1, config.requests + 1):
+        out = z3.If(command == g, pre[f"ver[g{g}]"], out)
+    return out
+
+
+def _honest_of(config: FleetConfig, pre: SymState, command: IntTerm) -> BoolTerm:
+    """Whether request ``command`` is the honest client's."""
+    out = z3.BoolVal(False)
+    for g in range(1, config.requests + 1):
+        out = z3.If(command == g, pre[f"honest[g{g}]"], out)
+    return out
+
+
+def _verdict(
+    config: FleetConfig, pre: SymState, command: IntTerm, attempts: IntTerm
+) -> tuple[BoolTerm, BoolTerm, BoolTerm]:
+    """The model's ``verdict`` as three exclusive terms: stale, destroyed, charge (all
+    false for an empty slot)."""
+    present = command != 0
+    if config.variant == "replayable-guess":
+        stale: BoolTerm = z3.BoolVal(False)
+    else:
+        stale = z3.And(present, _version_of(config, pre, command) != attempts)
+    destroyed = z3.And(present, z3.Not(stale), attempts >= config.limit)
+    charge = z3.And(present, z3.Not(stale), attempts < config.limit)
+    return stale, destroyed, charge
+
+
+def _apply(
+    config: FleetConfig, pre: SymState, commands: list[IntTerm]
+) -> tuple[IntTerm, list[BoolTerm]]:
+    """The model's ``apply_log``: the attempts after ``commands`` and which of them charge."""
+    attempts, charges = num(0), []
+    for command in commands:
+        charge = _verdict(config, pre, command, attempts)[2]
+        charges.append(charge)
+        attempts = z3.If(charge, attempts + 1, attempts)
+    return attempts, charges
+
+
+def _view(config: FleetConfig, pre: SymState, r: int, bb: int, s: int) -> list[IntTerm]:
+    """The model's ``view``: the commands leader ``r`` of ballot ``bb`` applies before
+    slot ``s``."""
+    if config.variant == "serve-before-catch-up":
+        return [pre[f"acc[{_r(r)}][s{t}]"] for t in range(s)]
+    return [pre[f"prop[b{bb}][s{t}]"] for t in range(s)]
+
+
+def _propose(
+    config: FleetConfig,
+    pre: SymState,
+    r: int,
+    version: int | None,
+    honest: bool,
+    replayed: int = 0,
+) -> Effect:
+    """The model's ``_propose``: a fresh request (naming ``version``, or the leader's
+    version for its slot when ``None``) or the captured request ``replayed``, in the
+    first free slot of the leader's ballot."""
+    ballots, slots = range(1, config.ballots + 1), range(config.slots)
+    b = pre[f"lead[{_r(r)}]"]
+    g = num(replayed) if replayed else pre["next_guess"]
+
+    def first_free(bb: int, s: int) -> BoolTerm:
+        return z3.And(
+            b == bb,
+            pre[f"prop[b{bb}][s{s}]"] == 0,
+            *(pre[f"prop[b{bb}][s{t}]"] != 0 for t in range(s)),
+        )
+
+    updates: dict[str, Term] = {}
+    for bb in ballots:
+        for s in slots:
+            here = first_free(bb, s)
+            updates[f"prop[b{bb}][s{s}]"] = z3.If(here, g, pre[f"prop[b{bb}][s{s}]"])
+            updates[f"wait[b{bb}][s{s}]"] = z3.Or(here, pre[f"wait[b{bb}][s{s}]"])
+    for s in slots:
+        here = z3.Or(*(first_free(bb, s) for bb in ballots))
+        updates[f"accb[{_r(r)}][s{s}]"] = z3.If(here, b, pre[f"accb[{_r(r)}][s{s}]"])
+        updates[f"acc[{_r(r)}][s{s}]"] = z3.If(here, g, pre[f"acc[{_r(r)}][s{s}]"])
+    guard = [
+        pre[f"up[{_r(r)}]"],
+        b >= 1,
+        pre[f"promised[{_r(r)}]"] == b,
+        z3.Or(*(first_free(bb, s) for bb in ballots for s in slots)),
+    ]
+    if replayed:
+        guard.append(replayed < pre["next_guess"])
+    else:
+        guard.append(g <= config.requests)
+        updates["next_guess"] = g + 1
+        if version is None:
+            named = num(0)
+            for bb in ballots:
+                for s in slots:
+                    mine = _apply(config, pre, _view(config, pre, r, bb, s))[0]
+                    named = z3.If(first_free(bb, s), mine, named)
+        else:
+            named = num(version)
+        for k in range(1, config.requests + 1):
+            updates[f"ver[g{k}]"] = z3.If(g == k, named, pre[f"ver[g{k}]"])
+            updates[f"honest[g{k}]"] = z3.Or(
+                z3.And(g == k, honest), z3.And(g != k, pre[f"honest[g{k}]"])
+            )
+    return Effect(z3.And(*guard), updates)
+
+
 def effect(config: FleetConfig, action: Action, pre: SymState) -> Effect:
     """effect: the guard and update of ``action`` from ``pre``, as terms.
 
     Where the model indexes by a value of the state (the ballot ``lead[r]`` a leader
-    leads), the encoding takes the disjunction over every ballot ``1 .. ballots``.
+    leads, the request a slot holds), the encoding takes the disjunction over every
+    ballot ``1 .. ballots`` (request ``1 .. requests``).
     """
     n, q, limit = config.replicas, config.quorum, config.limit
     slots, ballots = range(config.slots), range(1, config.ballots + 1)
     variant = config.variant
     match action:
         case Propose(leader=r):
-            b = pre[f"lead[{_r(r)}]"]
-            g = pre["next_guess"]
-
-            def first_free(bb: int, s: int) -> BoolTerm:
-                return z3.And(
-                    b == bb,
-                    pre[f"prop[b{bb}][s{s}]"] == 0,
-                    *(pre[f"prop[b{bb}][s{t}]"] != 0 for t in range(s)),
-                )
-
-            updates: dict[str, Term] = {"next_guess": g + 1}
-            for bb in ballots:
-                for s in slots:
-                    here = first_free(bb, s)
-                    updates[f"prop[b{bb}][s{s}]"] = z3.If(here, g, pre[f"prop[b{bb}][s{s}]"])
-                    updates[f"wait[b{bb}][s{s}]"] = z3.Or(here, pre[f"wait[b{bb}][s{s}]"])
-            for s in slots:
-                here = z3.Or(*(first_free(bb, s) for bb in ballots))
-                updates[f"accb[{_r(r)}][s{s}]"] = z3.If(here, b, pre[f"accb[{_r(r)}][s{s}]"])
-                updates[f"acc[{_r(r)}][s{s}]"] = z3.If(here, g, pre[f"acc[{_r(r)}][s{s}]"])
-            guard = z3.And(
-                pre[f"up[{_r(r)}]"],
-                b >= 1,
-                pre[f"promised[{_r(r)}]"] == b,
-                z3.Or(*(first_free(bb, s) for bb in ballots for s in slots)),
-            )
-            return Effect(guard, updates)
+            return _propose(config, pre, r, None, True)
+        case Inject(leader=r, version=v):
+            return _propose(config, pre, r, v, False)
+        case Replay(leader=r, request=g):
+            return _propose(config, pre, r, None, False, replayed=g)
         case Accept(replica=r, ballot=b, slot=s):
             command = pre[f"prop[b{b}][s{s}]"]
             guard = z3.And(pre[f"up[{_r(r)}]"], command != 0, b >= pre[f"promised[{_r(r)}]"])
@@ -288,30 +407,42 @@ def effect(config: FleetConfig, action: Action, pre: SymState) -> Effect:
                 pre[f"up[{_r(r)}]"],
                 z3.Or(*(z3.And(b == bb, pre[f"wait[b{bb}][s{s}]"], ready(bb)) for bb in ballots)),
             )
-            if variant == "serve-before-catch-up":
-                attempts: IntTerm = _count([pre[f"acc[{_r(r)}][s{t}]"] != 0 for t in range(s)])
-            else:
-                attempts = num(s)
-            refused = attempts >= limit
-            command = num(0)
+            attempts, command = num(0), num(0)
+            true_attempts, again = num(0), z3.BoolVal(False)
             for bb in ballots:
-                command = z3.If(b == bb, pre[f"prop[b{bb}][s{s}]"], command)
+                mine = _apply(config, pre, _view(config, pre, r, bb, s))[0]
+                here = pre[f"prop[b{bb}][s{s}]"]
+                truth = [pre[f"prop[b{bb}][s{t}]"] for t in range(s)]
+                applied, charges = _apply(config, pre, truth)
+                earlier = z3.Or(
+                    False, *(z3.And(c == here, ch) for c, ch in zip(truth, charges, strict=True))
+                )
+                attempts = z3.If(b == bb, mine, attempts)
+                command = z3.If(b == bb, here, command)
+                true_attempts = z3.If(b == bb, applied, true_attempts)
+                again = z3.If(b == bb, earlier, again)
+            stale, refused, charge = _verdict(config, pre, command, attempts)
+            again = z3.And(again, _honest_of(config, pre, command))
             updates = {
                 f"wait[b{bb}][s{s}]": z3.And(b != bb, pre[f"wait[b{bb}][s{s}]"]) for bb in ballots
             }
             updates[f"ackb[s{s}]"] = b
             updates[f"ack[s{s}]"] = command
+            updates["stale"] = z3.If(stale, pre["stale"] + 1, pre["stale"])
             updates["answered_after_destroy"] = z3.Or(
-                pre["answered_after_destroy"], z3.And(z3.Not(refused), s >= limit)
+                pre["answered_after_destroy"], z3.And(charge, true_attempts >= limit)
             )
+            updates["charged_twice"] = z3.Or(pre["charged_twice"], z3.And(charge, again))
             if correct:
-                updates["released"] = z3.If(refused, pre["released"], pre["released"] + 1)
+                updates["released"] = z3.If(charge, pre["released"] + 1, pre["released"])
                 updates["destroyed"] = z3.Or(refused, pre["destroyed"])
             else:
                 updates["answered_wrong"] = z3.If(
-                    refused, pre["answered_wrong"], pre["answered_wrong"] + 1
+                    charge, pre["answered_wrong"] + 1, pre["answered_wrong"]
                 )
-                updates["destroyed"] = z3.Or(refused, pre["destroyed"], attempts + 1 >= limit)
+                updates["destroyed"] = z3.Or(
+                    refused, pre["destroyed"], z3.And(charge, attempts + 1 >= limit)
+                )
             return Effect(guard, updates)
         case Elect(replica=r, quorum=quorum):
             b = pre["ballot"] + 1
@@ -421,8 +552,13 @@ def successors(config: FleetConfig, action: Action, pre: State, at_most: int = 3
 
 def attempt_limit(config: FleetConfig, s: SymState) -> BoolTerm:
     """I3 on the fleet (``model.fleet.check_i3_fleet``): at most ``limit`` wrong guesses
-    answered, and no comparison answered for a charge past the limit."""
-    return z3.And(s["answered_wrong"] <= config.limit, z3.Not(s["answered_after_destroy"]))
+    answered, no comparison answered for a charge past the limit, and no honest request
+    charged twice."""
+    return z3.And(
+        s["answered_wrong"] <= config.limit,
+        z3.Not(s["answered_after_destroy"]),
+        z3.Not(s["charged_twice"]),
+    )
 
 
 def durability(config: FleetConfig, s: SymState) -> BoolTerm:
@@ -608,14 +744,30 @@ SANITY: Final[tuple[tuple[str, Callable[[FleetConfig, SymState], BoolTerm]], ...
         "answered after a leader change",
         lambda c, s: z3.Or(*(s[f"ackb[s{t}]"] >= 2 for t in range(c.slots))),
     ),
+    # The channel: a request in two slots was answered in both, and something was refused
+    # as stale (on the safe fleet, necessarily the replay).
+    (
+        "replay answered stale",
+        lambda c, s: z3.And(
+            s["stale"] >= 1,
+            z3.Or(
+                False,
+                *(
+                    z3.And(s[f"ack[s{t}]"] != 0, s[f"ack[s{t}]"] == s[f"ack[s{u}]"])
+                    for t in range(c.slots)
+                    for u in range(t + 1, c.slots)
+                ),
+            ),
+        ),
+    ),
 )
 
 
 def sanity(
     config: FleetConfig, max_depth: int = DEFAULT_DEPTH, unrolling: Unrolling | None = None
 ) -> list[Reachability]:
-    """sanity: can the fleet answer a wrong guess, destroy the record, change leader, and
-    answer a guess under a new leader?"""
+    """sanity: can the fleet answer a wrong guess, destroy the record, change leader,
+    answer a guess under a new leader, and refuse a replayed request as stale?"""
     machine = Unrolling(config) if unrolling is None else unrolling
     out: list[Reachability] = []
     for name, goal in SANITY:
@@ -634,6 +786,9 @@ def sanity(
 #: The abstract state's variables, in the order traces print them (parameters first).
 PARAMETERS: Final = ("n", "q", "r", "limit")
 ABSTRACT: Final = ("attempts", "pending", "answered_wrong", "released", "holders", "rolled")
+#: The channel's abstract variable, kept apart from ``ABSTRACT`` so that an ``Abstract``
+#: built from ``ABSTRACT``'s values alone (it defaults to 0) still means what it did.
+CHANNEL_ABSTRACT: Final = ("charged_twice",)
 
 
 @dataclass(frozen=True)
@@ -645,7 +800,8 @@ class Abstract:
     that took effect and whose answer has not been given; ``answered_wrong`` and
     ``released``: comparisons answered; ``holders``: the fewest replicas never rolled back
     that hold a committed (chosen or acknowledged) command (``n`` while there is none);
-    ``rolled``: the distinct replicas rolled back so far.
+    ``rolled``: the distinct replicas rolled back so far; ``charged_twice``: the honest
+    requests the state machine charged a second time (a replay charged again).
     """
 
     attempts: IntTerm
@@ -654,10 +810,11 @@ class Abstract:
     released: IntTerm
     holders: IntTerm
     rolled: IntTerm
+    charged_twice: IntTerm = field(default_factory=lambda: z3.IntVal(0))
 
     @staticmethod
     def fresh(prefix: str) -> Abstract:
-        return Abstract(*(z3.Int(f"{prefix}.{name}") for name in ABSTRACT))
+        return Abstract(*(z3.Int(f"{prefix}.{name}") for name in (*ABSTRACT, *CHANNEL_ABSTRACT)))
 
     def get(self, name: str) -> IntTerm:
         return getattr(self, name)
@@ -686,7 +843,7 @@ class Params:
 
 
 def abstract_init(p: Params, s: Abstract) -> BoolTerm:
-    """Init: nothing charged, answered, committed or rolled back."""
+    """Init: nothing charged, answered, committed or rolled back; nothing charged twice."""
     return z3.And(
         s.attempts == 0,
         s.pending == 0,
@@ -694,11 +851,12 @@ def abstract_init(p: Params, s: Abstract) -> BoolTerm:
         s.released == 0,
         s.holders == p.n,
         s.rolled == 0,
+        s.charged_twice == 0,
     )
 
 
 def _same(pre: Abstract, post: Abstract, *except_: str) -> list[BoolTerm]:
-    return [post.get(k) == pre.get(k) for k in ABSTRACT if k not in except_]
+    return [post.get(k) == pre.get(k) for k in (*ABSTRACT, *CHANNEL_ABSTRACT) if k not in except_]
 
 
 #: The abstract actions, in the order obligations are reported.
@@ -710,6 +868,7 @@ ABSTRACT_ACTIONS: Final = (
     "restart",
     "rollback",
     "catch_up",
+    "replay",
 )
 
 
@@ -787,6 +946,23 @@ def abstract_step(
             post.holders <= p.n - pre.rolled,
             *_same(pre, post, "holders"),
         )
+    if action == "replay":
+        # The channel: a captured request (the honest client's or the adversary's) is
+        # proposed again and chosen. Its first charge used the version it names and moved
+        # the record past it, and the record's version only grows, so that version is
+        # below ``attempts``: the compare-and-swap refuses it (Stale, nothing charged).
+        # An injected request of the adversary's own is a ``choose_charge`` (it names the
+        # current version) or this refusal (any other).
+        if variant == "replayable-guess":
+            took = pre.attempts < p.limit
+            return z3.And(
+                pre.attempts >= 1,
+                post.attempts == z3.If(took, pre.attempts + 1, pre.attempts),
+                post.pending == z3.If(took, pre.pending + 1, pre.pending),
+                post.charged_twice == z3.If(took, pre.charged_twice + 1, pre.charged_twice),
+                *_same(pre, post, "attempts", "pending", "charged_twice"),
+            )
+        return z3.And(pre.attempts >= 1, *_same(pre, post))
     raise ValueError(f"unknown abstract action {action!r}; known: {', '.join(ABSTRACT_ACTIONS)}")
 
 
@@ -809,6 +985,8 @@ FLEET_INVARIANT: Final[tuple[tuple[str, Callable[[Params, Abstract], BoolTerm]],
     ("0 <= rolled <= r", lambda p, s: z3.And(s.rolled >= 0, s.rolled <= p.r)),
     # A committed command keeps the copies of its quorum that were never rolled back.
     ("holders >= q - rolled", lambda p, s: s.holders >= p.q - s.rolled),
+    # The compare-and-swap: a version is single-use, so no request is charged twice.
+    ("charged_twice = 0", lambda p, s: s.charged_twice == 0),
 )
 # [fleet-invariant-end]
 
@@ -820,7 +998,7 @@ def fleet_invariant(p: Params, s: Abstract) -> BoolTerm:
 
 #: The two properties of the abstraction: I3 and I6.
 FLEET_PROPERTIES: Final[Mapping[str, Callable[[Params, Abstract], BoolTerm]]] = {
-    "I3": lambda p, s: s.answered_wrong <= p.limit,
+    "I3": lambda p, s: z3.And(s.answered_wrong <= p.limit, s.charged_twice == 0),
     "I6": lambda p, s: s.holders >= p.n - p.q + 1,
 }
 
@@ -829,7 +1007,7 @@ def _abstract_value(p: Params, s: Abstract, model: z3.ModelRef) -> State:
     out: State = {}
     for name in PARAMETERS:
         out[name] = int(model.eval(getattr(p, name), model_completion=True).as_long())
-    for name in ABSTRACT:
+    for name in (*ABSTRACT, *CHANNEL_ABSTRACT):
         out[name] = int(model.eval(s.get(name), model_completion=True).as_long())
     return out
 
@@ -926,6 +1104,8 @@ def fleet_outline(variant: str | None = None) -> Outline:
         [
             params,
             "Init: nothing charged, answered, committed or rolled back; holders = n",
+            "the channel: a replayed request names a version below attempts (its first "
+            "charge moved the record past it); injected requests are charges or refusals",
             f"actions: {', '.join(ABSTRACT_ACTIONS)}",
             "a new leader whose quorum meets a holder of every committed command adopts "
             "them (quorum intersection, I2)",
@@ -1003,7 +1183,7 @@ class FleetReport:
             f"rollback budget r={c.rollback_budget}"
         ]
         if c.variant is not None:
-            lines.append(f"  variant: {fleet_variant(c.variant).breaks}")
+            lines.append(f"  variant: {any_fleet_variant(c.variant).breaks}")
         lines.extend(self.outline.render().splitlines())
         lines.append("inductive obligations (every n, q, r, limit):")
         lines.extend("  " + row for o in self.obligations for row in o.render().splitlines())
@@ -1040,9 +1220,10 @@ def check_fleet(variant: str | None = None, config: FleetConfig | None = None) -
     """check_fleet: prove I3 and I6 for the fleet (parametric obligations) and search the
     concrete instance for their shortest violations (BMC, depths ``DEPTHS``).
 
-    ``config`` defaults to :meth:`model.fleet.FleetConfig.for_variant` (n = 3, limit 1).
+    ``config`` defaults to :meth:`model.fleet.FleetConfig.for_variant` (n = 3; limit 2
+    for the safe fleet and ``replayable-guess``, 1 for the others).
     """
-    if variant is not None and variant not in FLEET_VARIANT_NAMES:
+    if variant is not None and variant not in ALL_FLEET_VARIANT_NAMES:
         raise KeyError(variant)
     chosen_config = FleetConfig.for_variant(variant) if config is None else config
     obligations = prove_fleet(chosen_config.variant)
@@ -1056,5 +1237,6 @@ def check_fleet(variant: str | None = None, config: FleetConfig | None = None) -
 
 def check_all_fleet() -> list[FleetReport]:
     """check_all_fleet: :func:`check_fleet` on the safe fleet and every unsafe variant of
-    ``model.variants``, in the catalogue's order."""
-    return [check_fleet(None), *(check_fleet(v) for v in FLEET_VARIANT_NAMES)]
+    ``model.variants``, in the catalogue's order, then the channel's
+    (:data:`model.fleet.ALL_FLEET_VARIANT_NAMES`)."""
+    return [check_fleet(None), *(check_fleet(v) for v in ALL_FLEET_VARIANT_NAMES)]

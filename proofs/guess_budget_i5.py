@@ -3,11 +3,27 @@
 What is encoded
     The machine of :mod:`model.budget` with its parameters, the attempt ``limit`` and the
     number of ``fleets``, as Z3 integers (``limit >= 1``, ``fleets >= 1``): the state is
-    ``latest``, ``fleet``, ``attempts``, ``destroyed``, ``proved`` and the ghost counters
-    ``wrong`` (wrong guesses answered since the user last proved the password, on any
-    fleet) and ``wrong_total``. Each action (``deploy``, ``guess_wrong``, ``prove``,
-    ``migrate``) is a guard and an update written branch for branch with
-    :func:`model.budget.step`; ``tests/test_proofs_bundles.py`` checks the two agree.
+    the user's fleet and record (``latest``, ``fleet``, ``attempts``, ``destroyed``,
+    ``proved``, ``mine``, the registration number ``reg`` and the version ``enrol`` her
+    captured enrolment names), the most recently retired fleet (``retired_reg``,
+    ``retired_enrol``, and ``old_live`` / ``old_attempts`` for a record a replay brought
+    back there), ``squat`` (the adversary's own record on the newest fleet) and the ghost
+    counters ``wrong`` (wrong guesses answered against the password since the user last
+    proved it, on any fleet), ``wrong_total`` and ``refused`` (replayed enrolments
+    refused). Each action, the user's (``deploy``, ``guess_wrong``, ``prove``,
+    ``migrate``) and the channel adversary's (``begin_recovery``, ``guess_elsewhere``,
+    ``replay_enrolment``, ``replay_retired``, ``register_own``, ``register_own_newest``,
+    ``register_own_retired``, ``guess_wrong_retired``), is a guard and an update written
+    branch for branch with :func:`model.budget.step`; ``tests/test_proofs_bundles.py``
+    (sampled states) and ``tests/test_budget_channel.py`` (every reachable state within a
+    bound) check the two agree.
+
+The adversary's assumption
+    It replays any captured enrolment at the fleet it was sealed to, any number of times,
+    registers secrets of its own for the user's id, guesses and sends ``BeginRecovery``
+    anywhere; it cannot open or alter a sealed request nor prove a secret it does not
+    hold, so a replay names the version its original named and carries no proof. That is
+    taken, not proved, here (it is the HPKE session's promise).
 
 Checks
     - ``IndInit``, ``IndNext[action]`` and ``IndProp[I5]`` for an inductive invariant
@@ -16,8 +32,18 @@ Checks
     - a bounded model check from the initial state, depth 0, 1, 2, …, with the
       parameters free: the first counterexample is a shortest one, and among those the
       one with the smallest limit and fewest fleets (the re-registration amplification
-      under ``migrate-on-server-request``);
-    - sanity: the safe machine can migrate and can destroy a record.
+      under ``migrate-on-server-request``; the replayed enrolment over a destroyed record
+      under ``replayable-registration``, which also gets the witness of a retired record
+      brought back, :data:`RESURRECTION`);
+    - sanity: the safe machine can migrate, destroy a record, refuse a replayed enrolment
+      (after a destroy and after a migration) and let the adversary register over a
+      tombstone.
+
+What this does not cover
+    The vault's per-registration rules (charge before check, the compare-and-swap on
+    guesses) are taken from I3's proofs, not re-proved; only the most recently retired
+    fleet is tracked (an older one is the same tombstone argument); the user's own
+    re-registration on one fleet (allowed right after a proof) is not an action.
 """
 
 from __future__ import annotations
@@ -30,8 +56,9 @@ from typing import Any, Final, Literal, TypeAlias
 import z3
 
 from model.budget import (
+    ALL_BUDGET_VARIANT_NAMES,
     BUDGET_ACTIONS,
-    BUDGET_VARIANT_NAMES,
+    BUDGET_CHANNEL_VARIANTS,
     I5_NAME,
     BudgetAction,
     BudgetConfig,
@@ -47,9 +74,35 @@ IntTerm: TypeAlias = Any
 BoolTerm: TypeAlias = Any
 
 #: The state's variables, in the order traces print them.
-INTS: Final = ("latest", "fleet", "attempts", "wrong", "wrong_total")
-BOOLS: Final = ("destroyed", "proved")
-COLUMNS: Final = (*INTS[:3], "destroyed", "proved", *INTS[3:])
+INTS: Final = (
+    "latest",
+    "fleet",
+    "attempts",
+    "wrong",
+    "wrong_total",
+    "reg",
+    "enrol",
+    "retired_reg",
+    "retired_enrol",
+    "old_attempts",
+    "refused",
+)
+BOOLS: Final = ("destroyed", "proved", "mine", "old_live", "squat")
+COLUMNS: Final = (
+    *INTS[:3],
+    "destroyed",
+    "proved",
+    *INTS[3:5],
+    "mine",
+    "reg",
+    "enrol",
+    "retired_reg",
+    "retired_enrol",
+    "old_live",
+    "old_attempts",
+    "squat",
+    "refused",
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +168,15 @@ def init(s: Sym) -> BoolTerm:
         s["proved"],
         s["wrong"] == 0,
         s["wrong_total"] == 0,
+        s["mine"],
+        s["reg"] == 1,
+        s["enrol"] == 0,
+        s["retired_reg"] == 0,
+        s["retired_enrol"] == 0,
+        z3.Not(s["old_live"]),
+        s["old_attempts"] == 0,
+        z3.Not(s["squat"]),
+        s["refused"] == 0,
     )
 
 
@@ -127,26 +189,30 @@ def transition(
 ) -> BoolTerm:
     """transition: ``T_action(pre, post)``, branch for branch with
     :func:`model.budget.step`."""
+    replayable = variant == "replayable-registration"
     if action == "deploy":
         return z3.And(
             pre["latest"] < p.fleets,
             post["latest"] == pre["latest"] + 1,
-            *_same(pre, post, "latest"),
+            z3.Not(post["squat"]),
+            *_same(pre, post, "latest", "squat"),
         )
     if action == "guess_wrong":
         attempts = pre["attempts"] + 1
+        counted = z3.If(pre["mine"], 1, 0)
         return z3.And(
             z3.Not(pre["destroyed"]),
             pre["attempts"] < p.limit,
             post["attempts"] == attempts,
             post["destroyed"] == (attempts >= p.limit),
             z3.Not(post["proved"]),
-            post["wrong"] == pre["wrong"] + 1,
-            post["wrong_total"] == pre["wrong_total"] + 1,
+            post["wrong"] == pre["wrong"] + counted,
+            post["wrong_total"] == pre["wrong_total"] + counted,
             *_same(pre, post, "attempts", "destroyed", "proved", "wrong", "wrong_total"),
         )
     if action == "prove":
         return z3.And(
+            pre["mine"],
             z3.Not(pre["destroyed"]),
             pre["attempts"] < p.limit,
             post["attempts"] == pre["attempts"] + 1,
@@ -157,12 +223,96 @@ def transition(
     if action == "migrate":
         allowed = z3.BoolVal(True) if variant == "migrate-on-server-request" else pre["proved"]
         return z3.And(
+            pre["mine"],
             z3.Not(pre["destroyed"]),
             pre["fleet"] < pre["latest"],
+            z3.Not(pre["squat"]),
             allowed,
             post["fleet"] == pre["latest"],
             post["attempts"] == 0,
-            *_same(pre, post, "fleet", "attempts"),
+            post["reg"] == 1,
+            post["enrol"] == 0,
+            post["retired_reg"] == pre["reg"],
+            post["retired_enrol"] == pre["enrol"],
+            *_same(pre, post, "fleet", "attempts", "reg", "enrol", "retired_reg", "retired_enrol"),
+        )
+    if action in ("begin_recovery", "guess_elsewhere"):
+        return z3.And(*_same(pre, post))
+    if action == "replay_enrolment":
+        at_version = z3.And(pre["reg"] == pre["enrol"], pre["attempts"] == 0)
+        tombstone = z3.Or(pre["destroyed"], z3.Not(pre["mine"]))
+        applies = z3.BoolVal(True) if replayable else z3.And(at_version, tombstone)
+        return z3.If(
+            applies,
+            z3.And(
+                post["reg"] == pre["reg"] + 1,
+                post["mine"],
+                post["attempts"] == 0,
+                z3.Not(post["destroyed"]),
+                z3.Not(post["proved"]),
+                *_same(pre, post, "reg", "mine", "attempts", "destroyed", "proved"),
+            ),
+            z3.And(post["refused"] == pre["refused"] + 1, *_same(pre, post, "refused")),
+        )
+    if action == "replay_retired":
+        applies = (
+            z3.BoolVal(True)
+            if replayable
+            else z3.And(pre["retired_reg"] == pre["retired_enrol"], z3.Not(pre["old_live"]))
+        )
+        return z3.And(
+            pre["fleet"] > 1,
+            z3.If(
+                applies,
+                z3.And(
+                    post["retired_reg"] == pre["retired_reg"] + 1,
+                    post["old_live"],
+                    post["old_attempts"] == 0,
+                    *_same(pre, post, "retired_reg", "old_live", "old_attempts"),
+                ),
+                z3.And(post["refused"] == pre["refused"] + 1, *_same(pre, post, "refused")),
+            ),
+        )
+    if action == "register_own":
+        applies = z3.Or(replayable, pre["destroyed"], z3.Not(pre["mine"]))
+        return z3.If(
+            applies,
+            z3.And(
+                post["reg"] == pre["reg"] + 1,
+                z3.Not(post["mine"]),
+                post["attempts"] == 0,
+                z3.Not(post["destroyed"]),
+                z3.Not(post["proved"]),
+                *_same(pre, post, "reg", "mine", "attempts", "destroyed", "proved"),
+            ),
+            z3.And(*_same(pre, post)),
+        )
+    if action == "register_own_newest":
+        return z3.And(pre["fleet"] < pre["latest"], post["squat"], *_same(pre, post, "squat"))
+    if action == "register_own_retired":
+        applies = z3.Or(replayable, z3.Not(pre["old_live"]))
+        return z3.And(
+            pre["fleet"] > 1,
+            z3.If(
+                applies,
+                z3.And(
+                    post["retired_reg"] == pre["retired_reg"] + 1,
+                    z3.Not(post["old_live"]),
+                    post["old_attempts"] == 0,
+                    *_same(pre, post, "retired_reg", "old_live", "old_attempts"),
+                ),
+                z3.And(*_same(pre, post)),
+            ),
+        )
+    if action == "guess_wrong_retired":
+        return z3.And(
+            pre["old_live"],
+            pre["old_attempts"] < p.limit,
+            post["old_attempts"] == pre["old_attempts"] + 1,
+            z3.Not(post["proved"]),
+            post["wrong"] == pre["wrong"] + 1,
+            post["wrong_total"] == pre["wrong_total"] + 1,
+            *_same(pre, post, "old_attempts", "proved", "wrong", "wrong_total"),
         )
     raise ValueError(f"unknown action {action!r}")
 
@@ -191,11 +341,24 @@ BUDGET_INVARIANT: Final[tuple[tuple[str, Callable[[Params, Sym], BoolTerm]], ...
         "destroyed -> attempts = limit",
         lambda p, s: z3.Implies(s["destroyed"], s["attempts"] == p.limit),
     ),
-    # The heart of it: every wrong guess since the last proof was charged to the live
-    # record, so the live record's budget bounds them.
-    ("0 <= wrong <= attempts", lambda p, s: z3.And(s["wrong"] >= 0, s["wrong"] <= s["attempts"])),
+    # The heart of it: every wrong guess since the last proof was charged to the
+    # password's live record, so that record's budget bounds them; once the record is no
+    # longer the password's (the adversary registered over its tombstone), nothing more
+    # is counted against the password.
+    ("0 <= wrong <= limit", lambda p, s: z3.And(s["wrong"] >= 0, s["wrong"] <= p.limit)),
+    ("mine -> wrong <= attempts", lambda p, s: z3.Implies(s["mine"], s["wrong"] <= s["attempts"])),
     ("proved -> wrong = 0", lambda p, s: z3.Implies(s["proved"], s["wrong"] == 0)),
     ("wrong <= wrong_total", lambda p, s: s["wrong"] <= s["wrong_total"]),
+    # The compare-and-swap: the user's enrolment on her fleet named a version that fleet
+    # has moved past (registration numbers only grow), and so did the one on the retired
+    # fleet, whose tombstone stays.
+    ("enrol < reg", lambda p, s: s["enrol"] < s["reg"]),
+    (
+        "fleet > 1 -> retired_enrol < retired_reg",
+        lambda p, s: z3.Implies(s["fleet"] > 1, s["retired_enrol"] < s["retired_reg"]),
+    ),
+    # No password record lives on a retired fleet.
+    ("not old_live", lambda p, s: z3.Not(s["old_live"])),
 )
 # [budget-invariant-end]
 
@@ -375,14 +538,38 @@ SANITY: Final[tuple[tuple[str, Callable[[Params, Sym], BoolTerm]], ...]] = (
     ("record migrated", lambda p, s: s["fleet"] >= 2),
     ("record destroyed", lambda p, s: s["destroyed"]),
     ("wrong guesses on two fleets", lambda p, s: z3.And(s["fleet"] >= 2, s["wrong_total"] >= 2)),
+    # The channel: replays are sent and refused, the adversary's own registrations apply.
+    (
+        "enrolment replay refused after destroy",
+        lambda p, s: z3.And(s["refused"] >= 1, s["wrong"] == p.limit, s["mine"]),
+    ),
+    (
+        "enrolment replay refused after a migration",
+        lambda p, s: z3.And(s["refused"] >= 1, s["fleet"] >= 2),
+    ),
+    ("adversary's record over a tombstone", lambda p, s: z3.Not(s["mine"])),
+)
+
+#: What the unsafe ``replayable-registration`` reaches besides the shortest violation:
+#: attack 2 of ``docs/channel.rst``, the retired record brought back after a migration.
+RESURRECTION: Final[tuple[tuple[str, Callable[[Params, Sym], BoolTerm]], ...]] = (
+    (
+        "I5 broken through a retired record brought back",
+        lambda p, s: z3.And(z3.Not(guess_budget(p, s)), s["old_attempts"] >= 1),
+    ),
 )
 
 
-def sanity_i5(unrolling: Unrolling | None = None) -> list[Reachability]:
-    """sanity_i5: the safe machine can migrate, destroy, and answer guesses on two fleets."""
+def sanity_i5(
+    unrolling: Unrolling | None = None,
+    queries: tuple[tuple[str, Callable[[Params, Sym], BoolTerm]], ...] = SANITY,
+) -> list[Reachability]:
+    """sanity_i5: the safe machine can migrate, destroy, answer guesses on two fleets,
+    refuse a replayed enrolment (after a destroy, after a migration) and let the adversary
+    register over a tombstone (``queries`` replaces these goals)."""
     machine = Unrolling(None) if unrolling is None else unrolling
     out: list[Reachability] = []
-    for name, goal in SANITY:
+    for name, goal in queries:
         started = time.perf_counter()
         found = machine.shortest(goal, MAX_DEPTH)
         seconds = time.perf_counter() - started
@@ -432,7 +619,7 @@ class I5Report:
     def render(self) -> str:
         lines = [f"{I5_PROPERTY} — {self.variant or 'safe'} migration rule"]
         if self.variant is not None:
-            lines.append(f"  variant: {bundle_variant(self.variant).breaks}")
+            lines.append(f"  variant: {budget_variant_breaks(self.variant)}")
         lines.extend(self.outline.render().splitlines())
         lines.append("inductive obligations (every limit >= 1, fleets >= 1):")
         lines.extend("  " + r for o in self.obligations for r in o.render().splitlines())
@@ -455,18 +642,37 @@ class I5Report:
         }
 
 
+def budget_variant_breaks(name: str) -> str:
+    """The rule variant ``name`` breaks, from ``model.bundles``' catalogue or, for the
+    channel's variants it does not list yet, from ``model.budget``."""
+    for variant in BUDGET_CHANNEL_VARIANTS:
+        if variant.name == name:
+            return variant.breaks
+    return bundle_variant(name).breaks
+
+
 def i5_outline(variant: str | None = None) -> Outline:
     rule = (
         "migrate whenever the server asks (migrate-on-server-request)"
-        if variant is not None
+        if variant == "migrate-on-server-request"
         else "migrate only right after the user proved the password (proved)"
+    )
+    registration = (
+        "a registration applies whatever version it names, with no proof (replayable-registration)"
+        if variant == "replayable-registration"
+        else "a registration applies only at the version it names, over a tombstone or "
+        "with a proof (compare-and-swap, tombstones)"
     )
     return Outline(
         [
             "limit >= 1, fleets >= 1 (Z3 integers)",
             "Init: registered on fleet 1 by proving the password; nothing guessed",
-            f"actions: {', '.join(BUDGET_ACTIONS)}; {rule}",
-            "per registration the vault's I3 rules hold (charge before check, destroy at limit)",
+            f"actions: {', '.join(BUDGET_ACTIONS)}; {rule}; {registration}",
+            "per registration the vault's I3 rules hold (charge before check, destroy at "
+            "limit, a guess charged once)",
+            "the adversary replays captured enrolments at the fleet each was sealed to, "
+            "registers secrets of its own for the user's id, guesses anywhere, and cannot "
+            "open or alter a sealed request",
         ],
         [text for text, _ in BUDGET_INVARIANT],
     )
@@ -475,16 +681,25 @@ def i5_outline(variant: str | None = None) -> Outline:
 def check_i5(variant: str | None = None) -> I5Report:
     """check_i5: prove I5 inductively (parametric) and search for its shortest violation.
 
-    ``variant`` is ``None`` (the safe migration rule) or ``"migrate-on-server-request"``.
+    ``variant`` is ``None`` (the safe rules), ``"migrate-on-server-request"`` or
+    ``"replayable-registration"``. The safe machine gets the sanity queries; the
+    replayable one gets, as ``sanity``, the witness of the retired record brought back
+    (:data:`RESURRECTION`), which is a second violation, not a sanity check.
     """
-    if variant is not None and variant not in BUDGET_VARIANT_NAMES:
+    if variant is not None and variant not in ALL_BUDGET_VARIANT_NAMES:
         raise KeyError(variant)
     machine = Unrolling(variant)
     result = bmc_i5(variant, MAX_DEPTH, machine)
-    queries = sanity_i5(machine) if variant is None else []
+    if variant is None:
+        queries = sanity_i5(machine)
+    elif variant == "replayable-registration":
+        queries = sanity_i5(machine, RESURRECTION)
+    else:
+        queries = []
     return I5Report(variant, i5_outline(variant), prove_i5(variant), result, queries)
 
 
 def check_all_i5() -> list[I5Report]:
-    """check_all_i5: the safe rule and ``migrate-on-server-request``."""
-    return [check_i5(None), *(check_i5(v) for v in BUDGET_VARIANT_NAMES)]
+    """check_all_i5: the safe rules, ``migrate-on-server-request`` and the channel's
+    ``replayable-registration``."""
+    return [check_i5(None), *(check_i5(v) for v in ALL_BUDGET_VARIANT_NAMES)]

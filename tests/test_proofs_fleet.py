@@ -1,6 +1,8 @@
 """Tests of proofs.fleet_vault: the Z3 encoding of the fleet against model.fleet, the
-parametric obligations, and the shortest counterexample of each fleet variant replayed on
-the Python model so that it is known to be real."""
+parametric obligations, and the shortest counterexample of each fleet variant (the
+channel's ``replayable-guess`` included) replayed on the Python model so that it is known
+to be real. ``tests/test_fleet_channel.py`` checks the channel's part exhaustively within
+stated bounds."""
 
 from __future__ import annotations
 
@@ -13,18 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.fleet import (
+    ALL_FLEET_VARIANT_NAMES,
     Action,
     Disabled,
     FleetConfig,
     FleetState,
+    Stale,
     actions,
+    any_fleet_variant,
     check_i3_fleet,
     check_i6,
     enabled,
     initial,
     step,
 )
-from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from proofs.fleet_vault import (
     ABSTRACT_ACTIONS,
     I3_PROPERTY,
@@ -39,7 +43,7 @@ from proofs.fleet_vault import (
 )
 from proofs.report import State, Trace
 
-CONFIGS = [FleetConfig.for_variant(v) for v in (None, *FLEET_VARIANT_NAMES)]
+CONFIGS = [FleetConfig.for_variant(v) for v in (None, *ALL_FLEET_VARIANT_NAMES)]
 
 
 @cache
@@ -68,10 +72,11 @@ def model_step(state: FleetState, action: Action, config: FleetConfig) -> State 
 @st.composite
 def any_state(draw: st.DrawFn, config: FleetConfig) -> FleetState:
     """Arbitrary states within the model's bounds, reachable or not."""
-    n, slots, ballots = config.replicas, config.slots, config.ballots
+    n, slots, ballots, requests = config.replicas, config.slots, config.ballots, config.requests
     small = st.integers(0, 3)
+    request = st.integers(0, requests)
     ballot = st.integers(0, ballots)
-    entry = st.tuples(ballot, small)
+    entry = st.tuples(ballot, request)
     return FleetState(
         up=tuple(draw(st.booleans()) for _ in range(n)),
         promised=tuple(draw(ballot) for _ in range(n)),
@@ -79,15 +84,19 @@ def any_state(draw: st.DrawFn, config: FleetConfig) -> FleetState:
         lead=tuple(draw(ballot) for _ in range(n)),
         ballot=draw(st.integers(1, ballots)),
         owner=tuple(draw(st.integers(-1, n - 1)) for _ in range(ballots)),
-        proposals=tuple(tuple(draw(small) for _ in range(slots)) for _ in range(ballots)),
+        proposals=tuple(tuple(draw(request) for _ in range(slots)) for _ in range(ballots)),
         waiting=tuple(tuple(draw(st.booleans()) for _ in range(slots)) for _ in range(ballots)),
-        next_guess=draw(st.integers(1, 4)),
+        next_guess=draw(st.integers(1, requests + 1)),
         answered_wrong=draw(small),
         released=draw(small),
         destroyed=draw(st.booleans()),
         answered_after_destroy=draw(st.booleans()),
         acked=tuple(draw(entry) for _ in range(slots)),
         rolled=tuple(draw(st.booleans()) for _ in range(n)),
+        versions=tuple(draw(st.integers(0, config.limit)) for _ in range(requests)),
+        honest=tuple(draw(st.booleans()) for _ in range(requests)),
+        stale=draw(small),
+        charged_twice=draw(st.booleans()),
     )
 
 
@@ -155,10 +164,27 @@ def test_safe_fleet_is_not_vacuous() -> None:
     depths = {r.name: (r.witness.length if r.witness else None) for r in report(None).sanity}
     assert depths == {
         "wrong guess answered": 3,
-        "record destroyed": 3,
+        "record destroyed": 5,
         "leader changed": 1,
         "answered after a leader change": 4,
+        "replay answered stale": 6,
     }
+
+
+def test_safe_fleet_refuses_the_replay_on_the_model() -> None:
+    """The sanity witness of a refused replay, run on the Python model: the replayed
+    request is answered ``Stale`` and nothing is charged twice."""
+    config = FleetConfig.for_variant(None)
+    witness = {r.name: r.witness for r in report(None).sanity}["replay answered stale"]
+    assert witness is not None
+    assert any(name.startswith("replay(") for name in witness.actions)
+    by_name = {a.name: a for a in actions(config)}
+    state, outcomes = initial(config), []
+    for name in witness.actions:
+        state, outcome = step(state, by_name[name], config)
+        outcomes.append(outcome)
+    assert any(isinstance(o, Stale) for o in outcomes)
+    assert check_i3_fleet(state, config) == []
 
 
 # ---------------------------------------------------------------------------------------
@@ -171,6 +197,7 @@ SHORTEST = {
     "serve-before-catch-up": {"I3": 5, "I6": None},
     "forget-promise-on-restart": {"I3": 9, "I6": 7},
     "rollback-beyond-budget": {"I3": 8, "I6": 4},
+    "replayable-guess": {"I3": 5, "I6": None},
 }
 
 #: The parametric obligations each variant makes FAIL.
@@ -180,6 +207,7 @@ FAILING = {
     "serve-before-catch-up": ["IndNext[leader_change]"],
     "forget-promise-on-restart": ["IndNext[restart]"],
     "rollback-beyond-budget": ["IndNext[rollback]"],
+    "replayable-guess": ["IndNext[replay]"],
 }
 
 
@@ -197,7 +225,7 @@ def replay(trace: Trace, config: FleetConfig) -> list[FleetState]:
     return states
 
 
-@pytest.mark.parametrize("variant", FLEET_VARIANT_NAMES)
+@pytest.mark.parametrize("variant", ALL_FLEET_VARIANT_NAMES)
 def test_variant_is_violated_with_pinned_shortest_traces(variant: str) -> None:
     config = FleetConfig.for_variant(variant)
     result = report(variant)
@@ -214,7 +242,7 @@ def test_variant_is_violated_with_pinned_shortest_traces(variant: str) -> None:
         assert {v.invariant for v in check(states[-1], config)} == {invariant}
 
 
-@pytest.mark.parametrize("variant", FLEET_VARIANT_NAMES)
+@pytest.mark.parametrize("variant", ALL_FLEET_VARIANT_NAMES)
 def test_variant_breaks_its_obligations(variant: str) -> None:
     result = report(variant)
     assert [o.name for o in result.obligations if o.status == "FAIL"] == FAILING[variant]
@@ -223,11 +251,11 @@ def test_variant_breaks_its_obligations(variant: str) -> None:
             assert o.counterexample is not None
 
 
-@pytest.mark.parametrize("variant", FLEET_VARIANT_NAMES)
+@pytest.mark.parametrize("variant", ALL_FLEET_VARIANT_NAMES)
 def test_variant_fails_what_the_catalogue_says(variant: str) -> None:
     """The catalogue's I3/I6 entries are exactly what the BMC finds (I2 is not this
     module's business)."""
-    expected = tuple(i for i in fleet_variant(variant).fails if i in ("I3", "I6"))
+    expected = tuple(i for i in any_fleet_variant(variant).fails if i in ("I3", "I6"))
     assert report(variant).failing == expected
 
 
@@ -256,6 +284,31 @@ def test_serve_before_catch_up_trace_pinned() -> None:
     assert trace.states[-1]["answered_after_destroy"] is True
 
 
+def test_replayable_guess_trace_pinned() -> None:
+    """The channel's attack 4 of ``docs/channel.rst``: the honest request is proposed,
+    replayed into the next slot, both are chosen, and the replay is charged again."""
+    trace = report("replayable-guess").bmc["I3"].trace
+    assert trace is not None
+    assert trace.limit == 2
+    assert trace.actions == [
+        "propose(r0)",
+        "accept(r1,b1,s0)",
+        "replay(r0,g1)",
+        "accept(r1,b1,s1)",
+        "answer_wrong(r0,s1)",
+    ]
+    assert trace.states[-1]["charged_twice"] is True
+    # The same run on the safe fleet: the replay is refused as stale, nothing is charged.
+    safe = FleetConfig.for_variant(None)
+    by_name = {a.name: a for a in actions(safe)}
+    state = initial(safe)
+    for name in trace.actions[:-1]:
+        state, _ = step(state, by_name[name], safe)
+    state, outcome = step(state, by_name["answer_wrong(r0,s1)"], safe)
+    assert outcome == Stale(1)
+    assert check_i3_fleet(state, safe) == []
+
+
 def test_report_json_round_trips() -> None:
     data = json.loads(json.dumps(report("rollback-beyond-budget").to_json()))
     assert data["verdict"] == "violated"
@@ -271,4 +324,4 @@ def test_unknown_variant_is_refused() -> None:
 def test_check_all_fleet_covers_every_variant() -> None:
     # Run time is measured by `vaultbench check` and the benchmarks, never asserted here.
     reports, _seconds = all_reports()
-    assert [r.variant for r in reports] == [None, *FLEET_VARIANT_NAMES]
+    assert [r.variant for r in reports] == [None, *ALL_FLEET_VARIANT_NAMES]

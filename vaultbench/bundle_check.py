@@ -70,10 +70,13 @@ def check_bundle_proofs(
 
 def check_guess_budget(outcome: CheckOutcome, variant: str | None) -> None:
     """I5 across registrations and migrations: obligations and the BMC."""
+    from model.budget import ALL_BUDGET_VARIANT_NAMES
     from proofs.guess_budget_i5 import check_i5
     from vaultbench.fleet_check import _bmc, _obligations
 
-    report = check_i5(I5_VARIANT if variant == I5_VARIANT else None)
+    # The migration variant, and the channel's (``replayable-registration``, also a vault
+    # variant), which the budget machine states too.
+    report = check_i5(variant if variant in ALL_BUDGET_VARIANT_NAMES else None)
     _obligations(outcome, "I5 guess-budget", report.obligations)
     _bmc(outcome, "I5 guess-budget", report.bmc)
 

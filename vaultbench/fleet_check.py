@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from model.variants import FLEET_VARIANT_NAMES
+from model.fleet import ALL_FLEET_VARIANT_NAMES
 
 if TYPE_CHECKING:
     from proofs.paxos_i2 import I2Report
@@ -105,7 +105,9 @@ def check_fleet_proofs(outcome: CheckOutcome, variant: str | None) -> None:
     """I3 under consensus and I6: parametric obligations, BMC, sanity."""
     from proofs.fleet_vault import I3_PROPERTY, I6_PROPERTY, check_fleet
 
-    fleet_variant = variant if variant in FLEET_VARIANT_NAMES else None
+    # The catalogue's fleet variants, and the channel's (``replayable-guess``, also a
+    # vault variant), which the fleet machine states too.
+    fleet_variant = variant if variant in ALL_FLEET_VARIANT_NAMES else None
     report = check_fleet(fleet_variant)
     _obligations(outcome, "I3+I6 (fleet)", report.obligations)
     names = {"I3": f"{I3_PROPERTY} (fleet)", "I6": I6_PROPERTY}

@@ -50,9 +50,10 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from impl.bundle import IMPL_BUNDLE_COMBINATIONS, IMPL_BUNDLE_VARIANTS
 from impl.client import LEAK_VARIANTS
-from model.budget import BUDGET_VARIANT_NAMES
+from model.budget import ALL_BUDGET_VARIANT_NAMES, BUDGET_VARIANT_NAMES
 from model.bundles import BUNDLE_COMBINATIONS, BUNDLE_VARIANT_NAMES, bundle_variant
 from model.consensus import CONSENSUS_VARIANTS
+from model.fleet import ALL_FLEET_VARIANT_NAMES
 from model.flows import KNOWLEDGE_VARIANTS
 from model.variants import FLEET_VARIANT_NAMES, fleet_variant
 from model.vault import VARIANTS as VAULT_VARIANTS
@@ -1222,7 +1223,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
         "fleet-i3i6",
         "proof",
         "I3 and I6 on the fleet: parametric obligations, BMC",
-        _in(FLEET_VARIANT_NAMES),
+        _in(ALL_FLEET_VARIANT_NAMES),
         "models the fleet's rules (the vault's rules as designed)",
         _fleet_i3i6,
         8.0,
@@ -1240,7 +1241,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
         "budget-i5",
         "proof",
         "I5 across registrations and migrations: obligations, BMC",
-        _in(BUDGET_VARIANT_NAMES),
+        _in(ALL_BUDGET_VARIANT_NAMES),
         "models the migration rule only",
         _budget_i5,
         0.5,
