@@ -266,14 +266,14 @@ class VaultService:
         record = vault.record(request.user)
         if record is None:
             return NoRecord()
-        if record.retired:
-            return Retired()
-        if record.destroyed:
-            return Destroyed()
         if record.registration != request.registration or (
             policy.variant != "replayable-guess" and record.attempts != request.attempts
         ):
             return Stale(*record.version)
+        if record.retired:
+            return Retired()
+        if record.destroyed:
+            return Destroyed()
         expected = Method.PASSWORD if isinstance(request, RecoverPassword) else Method.PASSKEY
         if record.method is not expected:
             return Refused(f"the record is protected by {record.method}, not {expected}")
@@ -320,14 +320,16 @@ class VaultService:
         record = vault.record(request.user)
         if record is None:
             return NoRecord()
-        if record.registration != request.registration:
+        if record.version != (request.registration, request.attempts):
             return Stale(*record.version)
         if record.retired:
-            return Retired()
+            return Retired()  # again: a client whose answer was lost asks again
         if record.destroyed:
             return Destroyed()
-        if record.attempts != request.attempts:
-            return Stale(*record.version)
+        if self.policy.destroys and self.policy.at_limit(record.attempts):
+            # A crash left the record spent: destroyed by the next request, this one.
+            yield Destroy(record.user, record.registration)
+            return Destroyed()
         if not ct_equal(request.proof.reveal(), retire_proof(record.secret).reveal()):
             return Refused("the retirement proof is not derived from this record's secret")
         if not record.proved:

@@ -44,7 +44,8 @@ def test_junit_has_no_failure_when_every_invariant_holds(
     assert root.get("failures") == "0"
     assert [suite.get("name") for suite in root.iter("testsuite")] == ["I3 attempt-limit"]
     cases = _cases(root)
-    assert len(cases) == int(root.get("tests", "-1")) == 11
+    # 11 obligations, the BMC, 7 sanity queries, one walk
+    assert len(cases) == int(root.get("tests", "-1")) == 20
     assert not root.findall(".//failure")
     assert all(float(case.get("time", "-1")) >= 0 for case in cases)
 
@@ -123,7 +124,9 @@ def test_counterexamples_saved_for_a_variant_with_their_reproducer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     saved = tmp_path / "counterexamples.json"
-    argv = [*VAULT, "--variant", "no-destroy", "--save-counterexamples", str(saved)]
+    # 60 steps: the walk of seed 1 meets the variant at step 52
+    argv = [*VAULT, "--steps", "60", "--variant", "no-destroy"]
+    argv += ["--save-counterexamples", str(saved)]
     assert main(argv) == EXIT_VIOLATED
     out = capsys.readouterr().out
     document = json.loads(saved.read_text(encoding="utf-8"))
@@ -171,9 +174,9 @@ def test_example_config_changes_the_rows(capsys: pytest.CaptureFixture[str]) -> 
     assert main([*argv, "--steps", "30", "--json"]) == EXIT_OK
     document = json.loads(capsys.readouterr().out)
     obligations = [row["obligation"] for row in document["rows"]]
-    # max_attempts = 5 from the file: the BMC goes to 5 + 3; seed 7 from the file; the
+    # max_attempts = 5 from the file: the BMC goes to 5 + 4; seed 7 from the file; the
     # walk's size from the command line, which wins over the file.
-    assert "BMC depth <= 8" in obligations
+    assert "BMC depth <= 9" in obligations
     assert "conformance walk (seed 7, 30 steps)" in obligations
     assert document["max_attempts"] == 5
     assert document["config"]["replicas"] == 7
@@ -185,9 +188,9 @@ def test_config_max_attempts_changes_a_row_and_a_flag_wins(
     config = tmp_path / "limit.toml"
     config.write_text("[vault]\nmax_attempts = 3\n", encoding="utf-8")
     assert main([*VAULT, "--config", str(config)]) == EXIT_OK
-    assert "BMC depth <= 6" in capsys.readouterr().out
-    assert main([*VAULT, "--config", str(config), "--max-attempts", "4"]) == EXIT_OK
     assert "BMC depth <= 7" in capsys.readouterr().out
+    assert main([*VAULT, "--config", str(config), "--max-attempts", "4"]) == EXIT_OK
+    assert "BMC depth <= 8" in capsys.readouterr().out
 
 
 @pytest.fixture

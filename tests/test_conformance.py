@@ -2,8 +2,12 @@
 
 Every rule runs on a real client and a real HSM (real cryptography) and on
 ``model.vault``; ``vaultbench.conformance.Harness`` compares the observable results, the
-abstracted states and I3 after each step. Rule arguments are plain strings and booleans,
-so a failing program prints as valid Python that pastes into a regression test.
+abstracted states and I3 after each step. The clients reach the HSM through the
+operator's relay, which keeps every sealed request: among the rules are the relay's own,
+replaying any captured request, injecting its own guesses and registrations, and racing a
+passkey recovery with a ``BeginRecovery`` of its own (``docs/channel.rst``). Rule
+arguments are plain strings, integers and booleans, so a failing program prints as valid
+Python that pastes into a regression test.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ methods = st.sampled_from(METHODS)
 
 def machine_for(variant: str | None, max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS) -> type:
     class VaultConformance(RuleBasedStateMachine):
-        """register / back up / recover right / recover wrong / crash, impl vs model."""
+        """register / back up / recover right / recover wrong / crash, and the relay's
+        replays, injections and races, impl vs model."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -70,6 +75,33 @@ def machine_for(variant: str | None, max_attempts: int = mv.DEFAULT_MAX_ATTEMPTS
         @rule()
         def restart_hsm(self) -> None:
             self.harness.restart_hsm()
+
+        @precondition(lambda self: bool(self.harness.captured))
+        @rule(index=st.integers(min_value=0, max_value=200))
+        def replay(self, index: int) -> None:
+            self.harness.replay(index)
+
+        @precondition(lambda self: bool(self.harness.enrolments()))
+        @rule(data=st.data())
+        def replay_an_enrolment(self, data: st.DataObject) -> None:
+            self.harness.replay(data.draw(st.sampled_from(self.harness.enrolments())))
+
+        @rule(user=users, stale=st.booleans())
+        def inject_guess(self, user: str, stale: bool) -> None:
+            self.harness.inject_guess(user, stale)
+
+        @rule(user=users, count=st.integers(min_value=1, max_value=12))
+        def operator_burst(self, user: str, count: int) -> None:
+            for _ in range(count):
+                self.harness.inject_guess(user)
+
+        @rule(user=users)
+        def inject_register(self, user: str) -> None:
+            self.harness.inject_register(user)
+
+        @rule(user=users, correct=st.booleans())
+        def race(self, user: str, correct: bool) -> None:
+            self.harness.race(user, correct)
 
         @invariant()
         def last_step_noted(self) -> None:
@@ -130,7 +162,7 @@ def test_walk_is_deterministic() -> None:
 
 
 def test_walk_failure_shrinks_to_a_reproducer_that_fails_the_same_way() -> None:
-    result = run_walk(seed=1, steps=300, variant="check-before-charge")
+    result = run_walk(seed=4, steps=300, variant="check-before-charge")
     assert result.failure is not None
     assert 0 < len(result.reproducer) <= result.steps
     again = replay(result.reproducer, variant="check-before-charge", max_attempts=10)

@@ -464,7 +464,9 @@ def test_recovery_with_migrate_to_moves_the_record_to_the_new_fleet() -> None:
 
     # The attacker finds nothing to guess against at epoch 1; nothing is charged there.
     assert fleets.guess(1) == Retired()
-    assert fleets.raw(1, RecoverPassword("alice", 1, 0, WRONG_KEY)) == Retired()
+    assert fleets.raw(1, RecoverPassword("alice", 1, 1, WRONG_KEY)) == Retired()
+    # the guess made before the migration, replayed: stale, before anything else
+    assert fleets.raw(1, RecoverPassword("alice", 1, 0, WRONG_KEY)) == Stale(1, 1)
     assert fleets.records(1) == [old]
 
     # The app now talks to epoch 2 only, and recovers there.

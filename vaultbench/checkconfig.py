@@ -69,7 +69,7 @@ THOROUGH: Final[Mapping[str, int]] = {
     "fleet_walk_steps": 200,
 }
 #: ``--thorough``: the single-copy vault's I3 BMC goes to ``2 * max_attempts + 3`` steps
-#: (``proofs.vault_i3.check_i3``'s ``max_depth``; the default is ``max_attempts + 3``)
+#: (``proofs.vault_i3.check_i3``'s ``max_depth``; the default is ``max_attempts + 4``)
 #: and the safe fleet's I2 Paxos BMC to this depth (``proofs.paxos_i2.check_i2``'s
 #: ``max_depth``; the default is ``SAFE_DEPTH``, 10).
 THOROUGH_I2_DEPTH: Final = 12

@@ -36,6 +36,8 @@ from impl.client import (
     Outcome,
     Recovered,
     Refused,
+    Stale,
+    UnexpectedResponse,
     WrongGuess,
 )
 from impl.consensus import ConsensusConfig
@@ -52,7 +54,7 @@ from impl.sim.checks import Monitor
 from impl.sim.world import NetworkConfig, World
 from impl.vault import VARIANTS as VAULT_VARIANTS
 from impl.vault import VaultPolicy
-from vaultbench.conformance import ConformanceFailure, UserState, enroll
+from vaultbench.conformance import ConformanceFailure, UserState, enroll, kind, model_enrol
 
 USERS = ("alice", "bob")
 FLEET_METHODS = ("password", "passkey")
@@ -96,6 +98,9 @@ class FleetHarness:
         self.possible: list[mv.VaultState] = [mv.INITIAL]
         self._rng = SeededRng(self.seed + 1)
         self._users: dict[str, UserState] = {}
+        self._clients: dict[str, Client] = {}
+        #: what each client holds: (registration, secret id), for a replacement's proof
+        self._held: dict[str, tuple[int, int]] = {}
         self._next_secret = 0
         self._client_config = ClientConfig(argon2=Argon2Params.FAST)
         self._rolled_back: set[int] = set()
@@ -103,32 +108,60 @@ class FleetHarness:
     # ---------------------------------------------------------------- operations
 
     def client(self, user: str) -> Client:
-        return Client(
-            user,
-            self.world.endpoint,
-            self.world.fleet_public_key,
-            config=self._client_config,
-            rng=self._rng,
-        )
+        """The user's client: one per user, kept, so it knows what it registered."""
+        client = self._clients.get(user)
+        if client is None:
+            client = Client(
+                user,
+                self.world.endpoint,
+                self.world.fleet_public_key,
+                config=self._client_config,
+                rng=self._rng,
+            )
+            self._clients[user] = client
+        return client
 
     def register(self, user: str, method: str) -> None:
         """Enrol ``user`` on a healthy fleet (a registration is never left in doubt)."""
+        operation = f"register({user!r}, {method!r})"
         self.heal_all()
         client = self.client(user)
         self._next_secret += 1
+        secret_id = self._next_secret
+        state: UserState | None = None
+        impl_result: mv.Result
         try:
-            state = enroll(client, Method(method), self._next_secret, self._rng)
+            state = enroll(client, Method(method), secret_id, self._rng)
         except HsmUnavailable as error:
             raise ConformanceFailure(
                 "liveness", f"register({user!r}) on a healed fleet got no answer: {error}"
             ) from None
-        state.blob = client.backup(state.enrollment, f"backup {state.secret_id}".encode())
-        self._users[user] = state
-        self.possible = _dedupe(
-            mv.register(s, user, mv.Method(method), state.secret_id)[0] for s in self.possible
-        )
-        self._note(f"register({user!r}, {method!r})")
-        self.check_state(f"register({user!r}, {method!r})")
+        except UnexpectedResponse as refused:
+            impl_result = mv.Refused(str(refused))
+        else:
+            assert state.enrollment.registration is not None
+            impl_result = mv.Registered(state.enrollment.registration)
+        held = self._held.get(user)
+        survivors = []
+        answers = set()
+        for s in self.possible:
+            after, result, _ = model_enrol(s, user, Method(method), secret_id, held, self.config)
+            answers.add(repr(result))
+            if kind(result) == kind(impl_result):
+                survivors.append(after)
+        if not survivors:
+            raise ConformanceFailure(
+                "linearizability",
+                f"{operation}: the fleet answered {impl_result!r}; no sequential run of the "
+                f"model answers that (it would answer {', '.join(sorted(answers))})",
+            )
+        self.possible = _dedupe(survivors)
+        if state is not None and isinstance(impl_result, mv.Registered):
+            state.blob = client.backup(state.enrollment, f"backup {state.secret_id}".encode())
+            self._users[user] = state
+            self._held[user] = (impl_result.registration, secret_id)
+        self._note(f"{operation} -> {type(impl_result).__name__}")
+        self.check_state(operation)
 
     def has_user(self, user: str) -> bool:
         return user in self._users
@@ -152,6 +185,9 @@ class FleetHarness:
             # Refused before any charge (e.g. a passkey challenge lost with its leader).
             self.check_state(operation)
             return
+        registration = self.client(user).registration
+        if isinstance(outcome, Recovered) and registration is not None:
+            self._held[user] = (registration, state.secret_id)
         result = self._abstract_outcome(state, outcome)
         survivors = []
         for s in self.possible:
@@ -306,6 +342,8 @@ class FleetHarness:
                 return mv.Destroyed()
             case NoRecord():
                 return mv.NoRecord()
+            case Stale(registration=registration, attempts=attempts):
+                return mv.Stale(registration, attempts)
         raise ConformanceFailure("conformance", f"unexpected outcome {outcome!r}")
 
     def _report_answer(self, user: str, outcome: Outcome) -> None:
