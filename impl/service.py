@@ -326,8 +326,9 @@ class VaultService:
             return Retired()  # again: a client whose answer was lost asks again
         if record.destroyed:
             return Destroyed()
-        if self.policy.destroys and self.policy.at_limit(record.attempts):
-            # A crash left the record spent: destroyed by the next request, this one.
+        if self.policy.destroys and self.policy.at_limit(record.attempts) and not record.proved:
+            # A crash left the record spent: destroyed by the next request, this one. (A
+            # record whose last attempt was the right guess is proved: it may move.)
             yield Destroy(record.user, record.registration)
             return Destroyed()
         if not ct_equal(request.proof.reveal(), retire_proof(record.secret).reveal()):

@@ -501,7 +501,9 @@ def _apply_retire(
     if record.tombstone:
         # Retiring again is answered Retired: a client whose answer was lost asks again.
         return state, Retired() if record.retired else Destroyed()
-    if _kills_at_limit(record, config):
+    if _kills_at_limit(record, config) and not record.proved:
+        # Spent by a crash: destroyed by this request. (A record whose last attempt was
+        # the user's right guess is spent too, but proved: it may move, as after any proof.)
         destroyed = replace(record, destroyed=True)
         ghost = _mark_dead(state.ghost, user, record)
         return replace(state.with_record(user, destroyed), ghost=ghost), Destroyed()

@@ -424,8 +424,9 @@ def vault_step(
     retired_state = _dead_if(pre, {**pre, "retired": z3.BoolVal(True)}, z3.BoolVal(True))
     killed_state = _dead_if(pre, {**pre, "destroyed": z3.BoolVal(True)}, z3.BoolVal(True))
     open_ = z3.And(has, at_version, z3.Not(tomb))
+    spent = z3.And(kills, z3.Not(pre["proved"]))
     retired = _ite(
-        z3.And(open_, kills), killed_state, _ite(z3.And(open_, proves), retired_state, pre)
+        z3.And(open_, spent), killed_state, _ite(z3.And(open_, proves), retired_state, pre)
     )
     retire_result = z3.If(
         z3.Not(has),
@@ -437,7 +438,7 @@ def vault_step(
                 pre["retired"],
                 R_RETIRED,
                 z3.If(
-                    z3.Or(pre["destroyed"], kills), R_DESTROYED, z3.If(proves, R_RETIRED, R_REFUSED)
+                    z3.Or(pre["destroyed"], spent), R_DESTROYED, z3.If(proves, R_RETIRED, R_REFUSED)
                 ),
             ),
         ),

@@ -284,3 +284,19 @@ def test_plain_register_and_guess_keep_their_meaning() -> None:
     state, result = register(state, ALICE, Method.PASSWORD, 9, proof=8)
     assert result == Registered(3)
     assert check_i3(state, SAFE) == []
+
+
+def test_a_record_proved_with_its_last_attempt_may_be_retired() -> None:
+    from model.vault import VaultConfig, client_begin, client_guess
+
+    cfg = VaultConfig(max_attempts=2)
+    world = enrolled(cfg)
+    world, _ = client_begin(world, ALICE, config=cfg)
+    world, result = client_guess(world, ALICE, False, config=cfg)
+    assert result == WrongGuess(1)
+    world, _ = client_begin(world, ALICE, config=cfg)
+    world, result = client_guess(world, ALICE, True, config=cfg)
+    assert isinstance(result, Released)
+    world, _ = client_begin(world, ALICE, config=cfg)
+    world, result = client_retire(world, ALICE, config=cfg)
+    assert result == Retired()

@@ -742,3 +742,18 @@ def test_cli_rotate_variant_fails_with_a_reproducer(capsys: pytest.CaptureFixtur
 def test_cli_rotate_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err
+
+
+def test_a_record_proved_with_its_last_attempt_may_still_move() -> None:
+    # Found by the budget conformance machine: a record whose last attempt was the user's
+    # right guess is spent, but proved; retiring it (to move it to a newer fleet) must
+    # not destroy it, or the migration right after a proof loses the record.
+    box = _Hsm(max_attempts=2)
+    client = box.client()
+    enrollment = client.enroll_password("pw")
+    blob = client.backup(enrollment, b"chats")
+    assert client.recover_password(blob, "wrong") == WrongGuess(1)
+    assert isinstance(client.recover_password(blob, "pw"), Recovered)
+    proof = retire_proof(enrollment.root_key)
+    assert box.send(RetireRecord("alice", 1, 2, proof)) == Retired()
+    assert box.view() == RecordView("alice", Method.PASSWORD, 1, 2, True, True)
