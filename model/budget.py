@@ -76,7 +76,7 @@ What is abstracted
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from model.vault import Violation
 
@@ -132,20 +132,7 @@ BudgetAction = Literal[
     "register_own_retired",
     "guess_wrong_retired",
 ]
-BUDGET_ACTIONS: Final[tuple[BudgetAction, ...]] = (
-    "deploy",
-    "guess_wrong",
-    "prove",
-    "migrate",
-    "begin_recovery",
-    "guess_elsewhere",
-    "replay_enrolment",
-    "replay_retired",
-    "register_own",
-    "register_own_newest",
-    "register_own_retired",
-    "guess_wrong_retired",
-)
+BUDGET_ACTIONS: Final[tuple[BudgetAction, ...]] = get_args(BudgetAction)
 
 #: The adversary's actions on the channel (a suffix of ``BUDGET_ACTIONS``).
 CHANNEL_ACTIONS: Final[tuple[BudgetAction, ...]] = BUDGET_ACTIONS[4:]
