@@ -74,7 +74,7 @@ commands = st.one_of(
         Register, users, u32s, u32s, st.sampled_from(Method), factors, _sized(1, 256).map(Secret)
     ),
     st.builds(ConsumeAttempt, users, u32s, u32s),
-    st.builds(Settle, users, u32s, st.booleans(), u32s),
+    st.builds(Settle, users, u32s, u32s, st.booleans(), u32s),
     st.builds(Destroy, users, u32s),
     st.builds(Retire, users, u32s, u32s),
 )

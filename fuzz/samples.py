@@ -251,8 +251,8 @@ def command_samples(cose: bytes) -> tuple[LogValue, ...]:
             Secret(b"S" * 256),
         ),
         ConsumeAttempt("alice", 3, 2),
-        Settle("bob", 1, True, 17),
-        Settle("bob", 1, False, 17),
+        Settle("bob", 1, 3, True, 17),
+        Settle("bob", 1, 4_294_967_295, False, 17),
         Destroy("carol", 2),
         Retire("dave", 9, 1),
     )

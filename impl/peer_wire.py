@@ -29,7 +29,8 @@ versions did not bump it; ``impl.sqlite_store``'s schema version did)::
         0x01 Register        user || replaces:u32 || attempts:u32 || method || factor
                              || secret(1..256)
         0x02 ConsumeAttempt  user || registration:u32 || attempts:u32
-        0x03 Settle          user || registration:u32 || right:bool || sign_count:u32
+        0x03 Settle          user || registration:u32 || attempts:u32 || right:bool
+                             || sign_count:u32
                              (one length for a right and a wrong guess)
         0x04 Destroy         user || registration:u32
         0x05 Retire          user || registration:u32 || attempts:u32
@@ -260,6 +261,7 @@ def _value(out: bytearray, value: object) -> None:
         out.append(VTAG_SETTLE)
         _text(out, value.user, USER_LEN, "Settle.user")
         _u32(out, value.registration, "Settle.registration")
+        _u32(out, value.attempts, "Settle.attempts")
         _bool(out, value.right, "Settle.right")
         _u32(out, value.sign_count, "Settle.sign_count")
     elif isinstance(value, Destroy):
@@ -590,8 +592,9 @@ def _read_value(r: _Reader) -> LogValue:
     if tag == VTAG_SETTLE:
         user = r.text(USER_LEN, "Settle.user")
         registration = r.u32("Settle.registration")
+        attempts = r.u32("Settle.attempts")
         right = r.boolean("Settle.right")
-        return Settle(user, registration, right, r.u32("Settle.sign_count"))
+        return Settle(user, registration, attempts, right, r.u32("Settle.sign_count"))
     if tag == VTAG_REGISTER:
         user = r.text(USER_LEN, "Register.user")
         replaces = r.u32("Register.replaces")

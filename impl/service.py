@@ -300,7 +300,7 @@ class VaultService:
             yield FaultPoint("after-charge", answer)
             charged = yield ConsumeAttempt(record.user, record.registration, request.attempts)
             if isinstance(charged, Charged):
-                yield Settle(record.user, record.registration, right, count)
+                yield Settle(record.user, record.registration, charged.attempts, right, count)
             return answer
 
         charged = yield ConsumeAttempt(record.user, record.registration, request.attempts)
@@ -308,7 +308,9 @@ class VaultService:
             return (yield from self._refused_charge(request, vault))
         yield FaultPoint("after-charge")
         right, sign_count = self._compare(record, request, challenge)
-        settled = yield Settle(record.user, record.registration, right, sign_count)
+        settled = yield Settle(
+            record.user, record.registration, charged.attempts, right, sign_count
+        )
         if isinstance(settled, SecretReleased):
             return Released(settled.secret)
         if isinstance(settled, WrongSettled):

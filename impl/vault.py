@@ -150,10 +150,16 @@ class ConsumeAttempt:
 
 @dataclass(frozen=True)
 class Settle:
-    """The outcome of one comparison: ``right`` releases, wrong at the limit destroys."""
+    """The outcome of one comparison: ``right`` releases, wrong at the limit destroys.
+
+    ``attempts`` is what the guess's own charge left: on a fleet another guess may be
+    charged between this one's charge and its settlement, and the limit test must be this
+    guess's (else a wrong guess would destroy the record under a concurrent right guess
+    that holds the last attempt)."""
 
     user: str
     registration: int
+    attempts: int
     right: bool
     sign_count: int = 0
 
@@ -279,21 +285,26 @@ class Vault:
                 charged = replace(record, attempts=record.attempts + 1, proved=False)
                 self._records[user] = charged
                 return Charged(charged.attempts)
-            case Settle(user=user, registration=registration, right=right, sign_count=count):
+            case Settle(user=user, registration=registration, attempts=at, right=right):
                 record = self._live(user, registration)
-                if record.attempts == 0:
-                    raise VaultError("settlement without a charged attempt")
+                if not 1 <= at <= record.attempts:
+                    raise VaultError(
+                        f"settlement of charge {at}: the record has {record.attempts} charged"
+                    )
                 if right:
                     released = replace(record, proved=True)
                     if isinstance(record.factor, PasskeyFactor):
-                        factor = replace(record.factor, sign_count=count)
+                        factor = replace(record.factor, sign_count=command.sign_count)
                         released = replace(released, factor=factor)
                     self._records[user] = released
                     return SecretReleased(record.secret)
-                gone = self.policy.destroys and self.policy.at_limit(record.attempts)
+                # A wrong answer after a proof (a concurrent guess) unproves the record.
+                gone = self.policy.destroys and self.policy.at_limit(at)
+                settled = replace(record, proved=False)
                 if gone:
-                    self._records[user] = replace(record, destroyed=True, secret=Secret(b""))
-                return WrongSettled(record.attempts, gone)
+                    settled = replace(settled, destroyed=True, secret=Secret(b""))
+                self._records[user] = settled
+                return WrongSettled(at, gone)
             case Destroy(user=user, registration=registration):
                 record = self._live(user, registration)
                 self._records[user] = replace(record, destroyed=True, secret=Secret(b""))

@@ -105,7 +105,7 @@ methods = st.sampled_from(list(Method))
 commands: st.SearchStrategy[LogValue] = st.one_of(
     st.builds(Register, users, u32s, u32s, methods, factors, secrets),
     st.builds(ConsumeAttempt, users, u32s, u32s),
-    st.builds(Settle, users, u32s, st.booleans(), u32s),
+    st.builds(Settle, users, u32s, u32s, st.booleans(), u32s),
     st.builds(Destroy, users, u32s),
     st.builds(Retire, users, u32s, u32s),
     st.just(Noop()),
@@ -191,7 +191,7 @@ SAMPLES: tuple[PeerMessage, ...] = (
         Snapshot(5, (RECORD,)),
         (
             ChosenEntry(5, Proposal(RID, ConsumeAttempt("alice", 3, 2))),
-            ChosenEntry(6, Proposal(RID, Settle("alice", 3, True, 9))),
+            ChosenEntry(6, Proposal(RID, Settle("alice", 3, 2, True, 9))),
             ChosenEntry(7, Proposal(RID, Destroy("alice", 3))),
         ),
     ),

@@ -100,7 +100,7 @@ def test_vault_retires_a_record_right_after_a_release() -> None:
     vault = _registered()
     vault.apply(ConsumeAttempt("alice", 1, 0))
     assert not _record(vault).proved, "a charge clears proved"
-    vault.apply(Settle("alice", 1, True))
+    vault.apply(Settle("alice", 1, 1, True))
     assert _record(vault).proved, "a release sets proved again"
     assert vault.apply(Retire("alice", 1, 1)) == RecordRetired()
     record = _record(vault)
@@ -111,7 +111,7 @@ def test_vault_retires_a_record_right_after_a_release() -> None:
 def _charged_since_release() -> Vault:
     vault = _registered()
     vault.apply(ConsumeAttempt("alice", 1, 0))
-    vault.apply(Settle("alice", 1, True))
+    vault.apply(Settle("alice", 1, 1, True))
     vault.apply(ConsumeAttempt("alice", 1, 1))
     return vault
 

@@ -18,14 +18,17 @@ from impl.redact import Secret
 from impl.session import open_response, seal_request
 from impl.store import MemoryLog
 from impl.vault import (
+    Charged,
     ConsumeAttempt,
     Destroy,
     PasskeyFactor,
     PasswordFactor,
     Register,
+    SecretReleased,
     Settle,
     Vault,
     VaultPolicy,
+    WrongSettled,
 )
 
 FAST = ClientConfig(argon2=Argon2Params.FAST)
@@ -50,7 +53,7 @@ def test_vault_commands_in_order() -> None:
     vault = Vault()
     assert vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"r" * 32)))
     vault.apply(ConsumeAttempt("alice", 1, 0))
-    vault.apply(Settle("alice", 1, True))
+    vault.apply(Settle("alice", 1, 1, True))
     vault.apply(Destroy("alice", 1))
     record = vault.record("alice")
     assert record is not None
@@ -65,7 +68,7 @@ def test_vault_commands_in_order() -> None:
         ConsumeAttempt("nobody", 1, 0),
         ConsumeAttempt("alice", 2, 0),  # stale registration
         ConsumeAttempt("alice", 1, 1),  # stale version: a replay of a charged guess
-        Settle("alice", 1, True),  # nothing charged yet
+        Settle("alice", 1, 1, True),  # nothing charged yet
         Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"x" * 32)),  # a replay
         Register("bob", 0, 0, Method.KEY64, _factor(), Secret(b"r" * 32)),  # not a vault method
         Register("bob", 0, 0, Method.PASSWORD, PasskeyFactor(b"c", b"k", b"p" * 16), Secret(b"r")),
@@ -84,7 +87,11 @@ def test_destroyed_record_refuses_every_command() -> None:
     vault = Vault()
     vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"r" * 32)))
     vault.apply(Destroy("alice", 1))
-    for command in (ConsumeAttempt("alice", 1, 0), Settle("alice", 1, True), Destroy("alice", 1)):
+    for command in (
+        ConsumeAttempt("alice", 1, 0),
+        Settle("alice", 1, 1, True),
+        Destroy("alice", 1),
+    ):
         with pytest.raises(VaultError, match="destroyed"):
             vault.apply(command)
 
@@ -225,3 +232,18 @@ def test_post_quantum_fleet_key() -> None:
     outcome = client.recover_password(blob, "pq")
     assert isinstance(outcome, Recovered)
     assert outcome.plaintext == b"quantum"
+
+
+def test_a_wrong_settlement_uses_its_own_charge_not_a_later_one() -> None:
+    # On a fleet two guesses can be charged before either is settled. The wrong one,
+    # charged first, must not destroy the record because of the second one's charge: the
+    # second, a right guess with the last attempt, is released.
+    vault = Vault(VaultPolicy(max_attempts=2))
+    vault.apply(Register("alice", 0, 0, Method.PASSWORD, _factor(), Secret(b"r" * 32)))
+    assert vault.apply(ConsumeAttempt("alice", 1, 0)) == Charged(1)
+    assert vault.apply(ConsumeAttempt("alice", 1, 1)) == Charged(2)
+    assert vault.apply(Settle("alice", 1, 1, False)) == WrongSettled(1, False)
+    assert isinstance(vault.apply(Settle("alice", 1, 2, True)), SecretReleased)
+    # settling a charge that never happened is refused
+    with pytest.raises(VaultError, match="settlement"):
+        vault.apply(Settle("alice", 1, 3, False))
