@@ -344,6 +344,16 @@ class Monitor:
         result = self._results.get(slot)
         charge = backing.charge_slot
         charged = charge >= 0 and isinstance(self._fleet_results.get(charge), Charged)
+        # (c) first: the checks of the answer below may stop at the first they find.
+        if request is not None and charged:
+            slots = self._honest_charges.setdefault(request, set())
+            slots.add(charge)
+            if len(slots) > 1:
+                self._violate(
+                    "I3",
+                    f"an honest request ({request}) was charged {len(slots)} times, in "
+                    f"slots {', '.join(str(s) for s in sorted(slots))}",
+                )
         if right and charged and not isinstance(response, Released | WrongGuess):
             self._violate(
                 "I3",
@@ -392,15 +402,6 @@ class Monitor:
                 f"which the chosen log applies as {_what(result)}: the record was "
                 f"replaced by a registration the protocol refuses",
             )
-        if request is not None and charged:
-            slots = self._honest_charges.setdefault(request, set())
-            slots.add(charge)
-            if len(slots) > 1:
-                self._violate(
-                    "I3",
-                    f"an honest request ({request}) was charged {len(slots)} times, in "
-                    f"slots {', '.join(str(s) for s in sorted(slots))}",
-                )
 
     # ------------------------------------------------------------------ durability (I6)
 
