@@ -65,7 +65,7 @@ def test_a_proof_and_a_run_catch_each_layer(matrix: Matrix) -> None:
 
     fleet = _row(matrix, "answer-before-chosen")
     assert fleet.findings["sim"].caught
-    assert fleet.findings["sim"].trace == 128  # the event of the first I6 violation
+    assert fleet.findings["sim"].trace == 47  # the event of the first I6 violation
     assert "I6" in fleet.findings["sim"].evidence
 
     migrate = _row(matrix, "migrate-on-server-request")
