@@ -46,8 +46,9 @@ from enum import Enum
 from typing import Final, Protocol, TypeVar
 
 from impl.crypto.symmetric import Rng
-from impl.errors import ConfigError, ProtocolError
+from impl.errors import ConfigError, ProtocolError, StoreError
 from impl.logs import logger
+from impl.nvram import MemoryNvram, Nvram, NvramError, NvramState
 from impl.peer_messages import (
     ZERO_BALLOT,
     Accept,
@@ -58,6 +59,7 @@ from impl.peer_messages import (
     CatchUpReply,
     ChosenEntry,
     Commit,
+    DurableState,
     Noop,
     PeerMessage,
     Prepare,
@@ -66,7 +68,7 @@ from impl.peer_messages import (
     Reject,
     Snapshot,
 )
-from impl.store import ReplicaStore
+from impl.store import ReplicaStore, StoreRolledBack, StoreTampered
 from impl.vault import Command, VaultRecord
 
 #: The fleet's unsafe variants (``model.variants`` has the catalogue).
@@ -76,7 +78,11 @@ FLEET_VARIANTS: Final = (
     "serve-before-catch-up",
     "forget-promise-on-restart",
     "rollback-beyond-budget",
+    "rollback-undetected",
+    "unauthenticated-ballots",
 )
+#: The variants under which a replica does not compare its store with its NVRAM.
+UNDETECTED_ROLLBACK: Final = ("rollback-beyond-budget", "rollback-undetected")
 MAX_REPLICAS: Final = 64
 _log = logger(__name__)
 #: The largest round, slot or commit index a message may carry. A correct fleet never
@@ -238,6 +244,7 @@ class Replica:
         rng: Rng,
         app: Application,
         observer: Observer | None = None,
+        nvram: Nvram | None = None,
     ) -> None:
         if not 0 <= index < config.replicas:
             raise ConfigError(f"replica index {index} outside 0..{config.replicas - 1}")
@@ -249,6 +256,14 @@ class Replica:
         self._rng = rng
         self._app = app
         self._observer = observer
+        #: the HSM's own non-volatile state (``impl.nvram``), out of the operator's reach
+        self._nvram: Nvram = nvram if nvram is not None else MemoryNvram()
+        self._nv = NvramState()
+        #: a replica that refused its store is a learner until it has applied every slot
+        #: below this one (the rejoin rule, ``docs/disk.rst``)
+        self.rejoin_until = 0
+        #: why this replica refused its store at its last start (``None``: it did not)
+        self.refused: StoreError | None = None
         self.counters = Counters()
         self.up = False
         self._reset_volatile()
@@ -282,18 +297,60 @@ class Replica:
         self._last_heartbeat = 0
         self._last_catch_up = -(10**9)
         self._heard_committed = 0
+        self._rejoin_pending = False
 
     def start(self) -> None:
-        """start: come up from durable state (first boot, or a restart after a crash)."""
+        """start: come up from durable state (first boot, or a restart after a crash).
+
+        The store must verify (``StoreTampered`` otherwise) and be at the version the
+        HSM's NVRAM holds, or one write ahead of it (the write in flight at a crash;
+        ``StoreRolledBack`` if older). A refused store is discarded: the replica starts
+        from its HSM-held state alone and rejoins as a learner (``_amnesia``). The boot
+        write burns a version (NVRAM first), so a store image written but never
+        acknowledged can never later pass as current. ``NvramError`` (the replica does not
+        start) if the NVRAM is unreadable or behind a store it must have written.
+        """
         self._reset_volatile()
-        durable = self._store.load()
-        self._store.set_boots(durable.boots + 1)
+        self.refused = None
+        detect = self.config.variant not in UNDETECTED_ROLLBACK
+        nv = self._nvram.read()
+        refused: StoreError | None = None
+        try:
+            durable = self._store.load()
+        except StoreTampered as exc:
+            if not detect:
+                raise
+            refused, durable = exc, DurableState()
+        if detect and refused is None:
+            held = nv.version if nv is not None else 0
+            if durable.version < held:
+                refused = StoreRolledBack(
+                    f"replica {self.index}: the store is at version {durable.version}, older "
+                    f"than version {held}, the newest this HSM wrote"
+                )
+            elif durable.version > held + 1:
+                raise NvramError(
+                    f"replica {self.index}: the store is at version {durable.version} but "
+                    f"the HSM's NVRAM holds {held}: the NVRAM was lost or reset; this HSM "
+                    f"cannot tell which store is current and must be replaced"
+                )
+        self._nv = nv if nv is not None else NvramState()
+        if refused is not None:
+            durable = self._amnesia(refused)
+        else:
+            boot_version = max(durable.version, self._nv.version) + 2
+            self._nv = self._nv.after_write(boot_version)
+            self._nvram.write(self._nv)
+            self._store.set_boots(durable.boots + 1, boot_version)
+        self.rejoin_until = durable.rejoin_until
+        self._rejoin_pending = durable.rejoin_until > durable.snapshot.upto
         self.promised = durable.promised
         if self.config.variant == "forget-promise-on-restart" and durable.boots > 0:
             # UNSAFE: the promise is lost, so this replica may now accept a lower ballot
             # after telling a higher one it would not.
             self.promised = ZERO_BALLOT
             self._store.set_promised(ZERO_BALLOT)
+            self._durable()
         self.accepted = dict(durable.accepted)
         self.chosen = dict(durable.chosen)
         self.snapshot = durable.snapshot
@@ -306,6 +363,53 @@ class Replica:
         self.up = True
         self._apply_ready()
         self._arm_election_timer()
+
+    def _amnesia(self, reason: StoreError) -> DurableState:
+        """_amnesia: discard a refused store; start from the HSM-held state alone.
+
+        The promise is the NVRAM's (every promise ever made is kept); votes, chosen
+        entries and the snapshot are forgotten, and ``rejoin_until`` is the NVRAM's vote
+        ceiling: every forgotten vote is in a slot below it. The new store is written at a
+        version two above the NVRAM's (NVRAM first), so the refused store stays refused.
+        """
+        self.refused = reason
+        version = self._nv.version + 2
+        self._nv = self._nv.after_write(version)
+        self._nvram.write(self._nv)
+        fresh = DurableState(
+            promised=self._nv.promised,
+            boots=1,
+            version=version,
+            rejoin_until=self._nv.vote_ceiling,
+        )
+        self._store.reset(fresh)
+        self.counters.extra["refused stores"] = self.counters.extra.get("refused stores", 0) + 1
+        _log.warning(
+            "r%d refuses its store (%s: %s); it rejoins from its HSM-held state: promised "
+            "%s, a learner, not counted in any quorum, until it has applied slot %d",
+            self.index,
+            type(reason).__name__,
+            reason,
+            self._nv.promised,
+            self._nv.vote_ceiling - 1 if self._nv.vote_ceiling else -1,
+        )
+        self._observe(Observation("amnesia", self.index, self._nv.vote_ceiling, self._nv.promised))
+        return self._store.load()
+
+    def _durable(self, promised: Ballot | None = None, voted: int | None = None) -> None:
+        """_durable: after a store write, record its version (and a new promise or vote)
+        in the NVRAM, before any message that depends on the write leaves."""
+        version = self._store.version
+        if version == self._nv.version and promised is None and voted is None:
+            return
+        self._nv = self._nv.after_write(version, promised, voted)
+        self._nvram.write(self._nv)
+
+    @property
+    def rejoining(self) -> bool:
+        """A replica that refused its store and has not yet applied every slot below its
+        vote ceiling: it promises nothing, votes for nothing, does not lead."""
+        return self.up and self.applied < self.rejoin_until
 
     def crash(self) -> None:
         """crash: lose everything volatile; the store keeps what was written."""
@@ -382,7 +486,10 @@ class Replica:
                             self._transport.send(peer, message)
             return
         if now >= self._election_deadline:
-            self._start_election()
+            if self.rejoining:
+                self._arm_election_timer()  # a learner does not campaign
+            else:
+                self._start_election()
         elif self.role is Role.CANDIDATE and now - self._last_heartbeat >= self.config.retry_ms:
             self._last_heartbeat = now
             prepare = Prepare(self.ballot, self._prepare_from)
@@ -566,6 +673,8 @@ class Replica:
         return True
 
     def _on_prepare(self, sender: int, m: Prepare) -> None:
+        if self.rejoining:
+            return  # the rejoin rule: no promise while votes may be forgotten
         if not self._follow(sender, m.ballot, promise=True):
             return
         votes = tuple(e for slot, e in sorted(self.accepted.items()) if slot >= m.from_slot)
@@ -585,6 +694,11 @@ class Replica:
             self._become_leader()
 
     def _on_accept(self, sender: int, m: Accept) -> None:
+        if self.rejoining:
+            # The rejoin rule: no vote, no Accepted; only learn what is chosen.
+            if self._follow(sender, m.ballot, promise=False):
+                self._learn(sender, m.ballot, m.committed)
+            return
         if not self._follow(sender, m.ballot, promise=True):
             return
         if m.slot >= self.snapshot.upto and m.slot not in self.chosen:
@@ -628,6 +742,7 @@ class Replica:
         for entry in m.entries:
             if entry.slot >= self.applied and entry.slot not in self.chosen:
                 self._store.put_chosen(entry.slot, entry.proposal)
+                self._durable()
                 self.chosen[entry.slot] = entry.proposal
         self._apply_ready()
 
@@ -645,11 +760,13 @@ class Replica:
 
     def _promise(self, ballot: Ballot) -> None:
         self._store.set_promised(ballot)  # durable before the reply
+        self._durable(promised=ballot)
         self.promised = ballot
         self._observe(Observation("promise", self.index, -1, ballot))
 
     def _vote(self, entry: AcceptedEntry) -> None:
         self._store.put_accepted(entry)  # durable before the reply
+        self._durable(voted=entry.slot)
         self.accepted[entry.slot] = entry
         self._observe(Observation("vote", self.index, entry.slot, entry.ballot, entry.proposal))
 
@@ -723,6 +840,7 @@ class Replica:
         if slot in self.chosen or slot < self.applied:
             return
         self._store.put_chosen(slot, proposal)
+        self._durable()
         self.chosen[slot] = proposal
         self.counters.chosen += 1
         _log.debug("r%d: slot %d chosen: %s", self.index, slot, type(proposal.value).__name__)
@@ -741,6 +859,7 @@ class Replica:
             vote = self.accepted.get(slot)
             if vote is not None and vote.ballot == ballot:
                 self._store.put_chosen(slot, vote.proposal)
+                self._durable()
                 self.chosen[slot] = vote.proposal
             else:
                 gap = True
@@ -771,12 +890,21 @@ class Replica:
                     pending.on_applied(result)
                 else:
                     pending.on_applied(Lost(slot))
+        if self._rejoin_pending and self.applied >= self.rejoin_until:
+            self._rejoin_pending = False
+            _log.warning(
+                "r%d has applied every slot below %d: it rejoins the fleet's quorums",
+                self.index,
+                self.rejoin_until,
+            )
+            self._observe(Observation("rejoin", self.index, self.applied, self.promised))
         if self.applied - self.snapshot.upto >= self.config.snapshot_every:
             self._compact()
 
     def _compact(self) -> None:
         snapshot = Snapshot(self.applied, self._app.records())
         self._store.put_snapshot(snapshot)
+        self._durable()
         self.snapshot = snapshot
         self.accepted = {s: e for s, e in self.accepted.items() if s >= snapshot.upto}
         self.chosen = {s: p for s, p in self.chosen.items() if s >= snapshot.upto}
@@ -785,6 +913,7 @@ class Replica:
 
     def _install_snapshot(self, snapshot: Snapshot) -> None:
         self._store.put_snapshot(snapshot)
+        self._durable()
         self.snapshot = snapshot
         self._app.restore(snapshot)
         # The pending requests the snapshot jumps over (walk them, not the slot range: a

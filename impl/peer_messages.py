@@ -163,6 +163,12 @@ class DurableState:
     ``promised``: the highest ballot promised; ``accepted``: the latest vote per slot at or
     above the snapshot; ``chosen``: slots known chosen above the snapshot; ``snapshot``:
     the compacted prefix; ``boots``: how many times the replica has started.
+
+    ``version`` counts the store's durable writes (the HSM keeps the newest in its NVRAM,
+    ``impl.nvram``, and refuses an older store); ``rejoin_until``: a replica that lost its
+    state is a learner until it has applied every slot below it (``impl.consensus``);
+    ``tag``: the store's authentication of all of the above (``impl.store.StoreAuth``),
+    as written: an image the operator edited keeps its old tag, and does not verify.
     """
 
     promised: Ballot = ZERO_BALLOT
@@ -170,8 +176,19 @@ class DurableState:
     chosen: dict[int, Proposal] = field(default_factory=dict)
     snapshot: Snapshot = field(default_factory=lambda: Snapshot(0))
     boots: int = 0
+    version: int = 0
+    rejoin_until: int = 0
+    #: not part of equality: two states are equal when they hold the same things
+    tag: bytes = field(default=b"", compare=False)
 
     def copy(self) -> DurableState:
         return DurableState(
-            self.promised, dict(self.accepted), dict(self.chosen), self.snapshot, self.boots
+            self.promised,
+            dict(self.accepted),
+            dict(self.chosen),
+            self.snapshot,
+            self.boots,
+            self.version,
+            self.rejoin_until,
+            self.tag,
         )

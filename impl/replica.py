@@ -50,6 +50,7 @@ from impl.errors import ConfigError, HsmUnavailable, VaultError
 from impl.hsm import HsmConfig, RecordView
 from impl.logs import logger
 from impl.messages import Response
+from impl.nvram import MemoryNvram, Nvram
 from impl.observe import NO_OBSERVER, observer_or_null, request_flow
 from impl.observe import Observer as PartyObserver
 from impl.ota import sign_answer
@@ -229,6 +230,7 @@ class HsmReplica:
         observer: Observer | None = None,
         fleet_id: bytes = b"vaultbench-fleet",
         party_observer: PartyObserver | None = None,
+        nvram: Nvram | None = None,
     ) -> None:
         self.index = index
         self._party_observer = observer_or_null(party_observer)
@@ -246,8 +248,10 @@ class HsmReplica:
         self._service = VaultService(
             self.hsm_config.policy, rng, self.hsm_config.rp_id, self.hsm_config.origin
         )
+        #: the HSM's NVRAM (``impl.nvram``): inside the HSM, out of the operator's reach
+        self.nvram: Nvram = nvram if nvram is not None else MemoryNvram()
         self.consensus = Replica(
-            index, consensus, store, _Transport(self), clock, rng, self._app, observer
+            index, consensus, store, _Transport(self), clock, rng, self._app, observer, self.nvram
         )
         self._armed: set[str] = set()
         self._generation = 0

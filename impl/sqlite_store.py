@@ -4,9 +4,10 @@ The same behaviour as ``impl.store.MemoryReplicaStore``, on disk: every setter i
 transaction, committed with ``PRAGMA synchronous=FULL`` in WAL mode, so the value is on
 stable storage when the call returns, and a crash leaves either the old or the new state.
 
-Schema (version 3: commands name the record version, peer_wire format 2)::
+Schema (version 4: the store is versioned and tagged, ``impl.store.StoreTagger``)::
 
-    meta(id = 0, schema_version = 3, promised BLOB, boots INTEGER, key_check BLOB)  one row
+    meta(id = 0, schema_version = 4, promised BLOB, boots INTEGER, key_check BLOB,
+         version INTEGER, rejoin_until INTEGER, tag BLOB)                           one row
     accepted(slot INTEGER PRIMARY KEY, ballot BLOB, proposal BLOB)
     chosen(slot INTEGER PRIMARY KEY, proposal BLOB)
     snapshot(id = 0, upto INTEGER, data BLOB)                                       one row
@@ -20,27 +21,35 @@ setter refuses larger ones with ``StoreError``).
 
 Confidentiality: the sealed rows hold secrets (a ``Register`` command carries the user's
 secret and a password verifier; a snapshot holds every record's secret). The file is on
-the operator's disk: the operator can copy it and replay an old copy (the ``rollback``
-fault, which the quorum arithmetic budgets for), but it cannot read or change what it
-holds, because the sealing key stays in the HSM (``impl.replica.storage_key``). What is
-in the clear is what the consensus messages show anyway: ballots, slot numbers, the boot
-count. The file is created with mode 0o600 (SQLite gives its ``-wal`` and ``-shm`` files
-the same mode).
+the operator's disk: the operator can copy it and put an old copy back, delete rows and
+change bytes, but it cannot read what the rows hold, because the sealing key stays in the
+HSM (``impl.replica.storage_key``). What is in the clear is what the consensus messages
+show anyway: ballots, slot numbers, the boot count, the version. The file is created with
+mode 0o600 (SQLite gives its ``-wal`` and ``-shm`` files the same mode).
 
-Opening a file checks it completely: a wrong schema version, a missing table or row, a
-sealing key other than the one the file was made with (``key_check``), a row that does
-not open or decode is a ``StoreError`` naming the table and the row (never bytes of a
-row), and the store is not opened.
+Integrity: every write adds one to ``version`` and stores the state's ``tag`` in the same
+transaction (``impl.store.StoreTagger``: an HMAC over the version, the promise, boots,
+the rejoin mark, the snapshot and the *set* of rows with their ballots), so an edited
+ballot, a deleted or added row, a row moved to another slot is a ``StoreTampered`` on
+``load``; the replica compares ``version`` with its NVRAM (``impl.nvram``) and refuses an
+old copy (``impl.consensus.Replica.start``).
+
+Opening a file checks its schema and its key: a wrong schema version, a missing table or
+row, a sealing key other than the one the file was made with (``key_check``) is a
+``StoreError`` and the store is not opened. ``load`` checks everything else: a row that
+does not open or decode, or a tag that does not verify, is a ``StoreTampered`` naming the
+table and the row (never bytes of a row).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from impl.crypto.symmetric import (
     GCM_NONCE_LEN,
@@ -67,10 +76,11 @@ from impl.peer_wire import (
     encode_snapshot,
 )
 from impl.redact import Secret
+from impl.store import StoreAuth, StoreTagger, StoreTampered
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 SEAL_CONTEXT: Final = b"vaultbench replica store v2|"
 SQLITE_INT_MAX: Final = (1 << 63) - 1
 FILE_MODE: Final = 0o600
@@ -79,7 +89,8 @@ _TABLES: Final = ("accepted", "chosen", "meta", "snapshot")
 _SCHEMA: Final = (
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), "
     "schema_version INTEGER NOT NULL, promised BLOB NOT NULL, boots INTEGER NOT NULL, "
-    "key_check BLOB NOT NULL)",
+    "key_check BLOB NOT NULL, version INTEGER NOT NULL, rejoin_until INTEGER NOT NULL, "
+    "tag BLOB NOT NULL)",
     "CREATE TABLE accepted (slot INTEGER PRIMARY KEY, ballot BLOB NOT NULL, "
     "proposal BLOB NOT NULL)",
     "CREATE TABLE chosen (slot INTEGER PRIMARY KEY, proposal BLOB NOT NULL)",
@@ -98,13 +109,19 @@ class SqliteReplicaStore:
     or decode.
     """
 
-    def __init__(self, path: str | Path, sealing_key: Secret) -> None:
+    def __init__(
+        self, path: str | Path, sealing_key: Secret, auth: StoreAuth = StoreAuth.FULL
+    ) -> None:
         self._path: Final = Path(path)
         if not isinstance(sealing_key, Secret) or len(sealing_key) != KEY_LEN:
             raise StoreError(
                 f"replica store {self._path}: the sealing key must be a {KEY_LEN}-byte Secret"
             )
         self._key: Final = sealing_key
+        self._tagger: Final = StoreTagger(sealing_key, auth)
+        #: what the file holds, as last written or read (``None``: it did not read back,
+        #: and only ``reset`` or ``restore_image`` may write)
+        self._mirror: DurableState | None = None
         self._rng: Final = SystemRng()
         self._create_private_file()
         try:
@@ -116,7 +133,8 @@ class SqliteReplicaStore:
             self._db.execute("PRAGMA journal_mode=WAL").fetchall()
             self._db.execute("PRAGMA synchronous=FULL")
             self._init_schema()
-            self.load()  # checks every row
+            with contextlib.suppress(StoreTampered):
+                self.load()  # a store that does not verify is open, but not writable
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(f"replica store {self._path}: not readable: {exc}") from None
@@ -143,8 +161,13 @@ class SqliteReplicaStore:
                 for statement in _SCHEMA:
                     self._db.execute(statement)
                 self._db.execute(
-                    "INSERT INTO meta VALUES (0, ?, ?, 0, ?)",
-                    (SCHEMA_VERSION, encode_ballot(ZERO_BALLOT), self._seal(b"key check", b"")),
+                    "INSERT INTO meta VALUES (0, ?, ?, 0, ?, 0, 0, ?)",
+                    (
+                        SCHEMA_VERSION,
+                        encode_ballot(ZERO_BALLOT),
+                        self._seal(b"key check", b""),
+                        self._tagger.tag(DurableState()),
+                    ),
                 )
                 self._db.execute(
                     "INSERT INTO snapshot VALUES (0, 0, ?)",
@@ -202,16 +225,29 @@ class SqliteReplicaStore:
 
     # ------------------------------------------------------------------------ reading
 
+    @property
+    def version(self) -> int:
+        """The store's version (as last written or read)."""
+        return self._mirror.version if self._mirror is not None else 0
+
     def load(self) -> DurableState:
-        """SqliteReplicaStore.load: the stored state (a fresh copy); ``StoreError`` if a
-        row does not decode."""
+        """SqliteReplicaStore.load: the stored state (a fresh copy), read from the file;
+        ``StoreTampered`` if a row does not open or decode or the tag does not verify."""
+        state = self._read()
+        self._tagger.check(state, f"replica store {self._path}")
+        self._mirror = state.copy()
+        return state
+
+    def _read(self) -> DurableState:
         if self._closed:
             raise StoreError(f"replica store {self._path}: closed")
         db = self._db
         try:
             db.execute("BEGIN")
             try:
-                meta = db.execute("SELECT promised, boots FROM meta").fetchall()
+                meta = db.execute(
+                    "SELECT promised, boots, version, rejoin_until, tag FROM meta"
+                ).fetchall()
                 snap = db.execute("SELECT upto, data FROM snapshot").fetchall()
                 accepted_rows = db.execute(
                     "SELECT slot, ballot, proposal FROM accepted ORDER BY slot"
@@ -223,14 +259,34 @@ class SqliteReplicaStore:
                 db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"replica store {self._path}: not readable: {exc}") from None
+        try:
+            return self._decode_rows(meta, snap, accepted_rows, chosen_rows)
+        except StoreTampered:
+            raise
+        except StoreError as exc:
+            raise StoreTampered(str(exc)) from None
+
+    def _decode_rows(
+        self,
+        meta: list[Any],
+        snap: list[Any],
+        accepted_rows: list[Any],
+        chosen_rows: list[Any],
+    ) -> DurableState:
         if len(meta) != 1:
-            raise StoreError(f"table meta: expected 1 row, found {len(meta)}")
+            raise StoreTampered(f"table meta: expected 1 row, found {len(meta)}")
         promised = _decode(decode_ballot, meta[0][0], "table meta, column promised")
-        boots = meta[0][1]
-        if type(boots) is not int or boots < 0:
-            raise StoreError("table meta, column boots: expected a non-negative integer")
+        boots, version, rejoin_until, tag = meta[0][1:]
+        for value, column in (
+            (boots, "boots"),
+            (version, "version"),
+            (rejoin_until, "rejoin_until"),
+        ):
+            _check_slot(value, f"table meta, column {column}")
+        if not isinstance(tag, bytes):
+            raise StoreTampered("table meta, column tag: expected a blob")
         if len(snap) != 1:
-            raise StoreError(f"table snapshot: expected 1 row, found {len(snap)}")
+            raise StoreTampered(f"table snapshot: expected 1 row, found {len(snap)}")
         where = "table snapshot, column data"
         upto = snap[0][0]
         _check_slot(upto, "table snapshot, column upto")
@@ -238,7 +294,7 @@ class SqliteReplicaStore:
             decode_snapshot, self._open(_aad("snapshot", upto), snap[0][1], where), where
         )
         if upto != snapshot.upto:
-            raise StoreError(
+            raise StoreTampered(
                 f"table snapshot: column upto is {snap[0][0]!r}, the data says {snapshot.upto}"
             )
         accepted: dict[int, AcceptedEntry] = {}
@@ -256,19 +312,51 @@ class SqliteReplicaStore:
             column = f"{where}, column proposal"
             opened = self._open(_aad("chosen", slot), proposal_blob, column)
             chosen[slot] = _decode(decode_proposal, opened, column)
-        return DurableState(promised, accepted, chosen, snapshot, boots)
+        return DurableState(promised, accepted, chosen, snapshot, boots, version, rejoin_until, tag)
 
     def image(self) -> DurableState:
-        """SqliteReplicaStore.image: a copy of the whole stored state (a disk image)."""
-        return self.load()
+        """SqliteReplicaStore.image: a copy of the whole stored state, tag included, as
+        read from the file (a disk image; not checked: the operator copies what is
+        there)."""
+        return self._read()
 
     # ------------------------------------------------------------------------ writing
 
+    def _next(self, where: str) -> DurableState:
+        """A copy of the current state to change: the write that uses it adds one to the
+        version and re-tags it (``_commit``)."""
+        if self._mirror is None:
+            raise StoreError(
+                f"replica store {self._path}: {where}: the store did not read back; the "
+                f"replica must reset it first"
+            )
+        state = self._mirror.copy()
+        state.version += 1
+        return state
+
+    def _meta(self, state: DurableState) -> None:
+        """Write meta's version, rejoin mark, boots, promise and tag (in a transaction)."""
+        state.tag = self._tagger.tag(state)
+        self._db.execute(
+            "UPDATE meta SET promised = ?, boots = ?, version = ?, rejoin_until = ?, tag = ? "
+            "WHERE id = 0",
+            (
+                _encode(encode_ballot, state.promised, "promised ballot"),
+                state.boots,
+                state.version,
+                state.rejoin_until,
+                state.tag,
+            ),
+        )
+
     def set_promised(self, ballot: Ballot) -> None:
         """SqliteReplicaStore.set_promised: durably record the promised ballot."""
-        blob = _encode(encode_ballot, ballot, "promised ballot")
+        _encode(encode_ballot, ballot, "promised ballot")
+        state = self._next("promised")
+        state.promised = ballot
         with self._transaction():
-            self._db.execute("UPDATE meta SET promised = ? WHERE id = 0", (blob,))
+            self._meta(state)
+        self._mirror = state
 
     def put_accepted(self, entry: AcceptedEntry) -> None:
         """SqliteReplicaStore.put_accepted: durably record a vote, unless its slot is below
@@ -281,12 +369,17 @@ class SqliteReplicaStore:
             _aad("accepted", entry.slot),
             _encode(encode_proposal, entry.proposal, f"accepted slot {entry.slot}"),
         )
+        state = self._next("accepted")
+        if entry.slot < state.snapshot.upto:
+            return
+        state.accepted[entry.slot] = entry
         with self._transaction():
-            if entry.slot >= self._upto():
-                self._db.execute(
-                    "INSERT OR REPLACE INTO accepted VALUES (?, ?, ?)",
-                    (entry.slot, ballot, proposal),
-                )
+            self._db.execute(
+                "INSERT OR REPLACE INTO accepted VALUES (?, ?, ?)",
+                (entry.slot, ballot, proposal),
+            )
+            self._meta(state)
+        self._mirror = state
 
     def put_chosen(self, slot: int, proposal: Proposal) -> None:
         """SqliteReplicaStore.put_chosen: durably record a chosen slot, unless it is below
@@ -295,9 +388,14 @@ class SqliteReplicaStore:
         blob = self._seal(
             _aad("chosen", slot), _encode(encode_proposal, proposal, f"chosen slot {slot}")
         )
+        state = self._next("chosen")
+        if slot < state.snapshot.upto:
+            return
+        state.chosen[slot] = proposal
         with self._transaction():
-            if slot >= self._upto():
-                self._db.execute("INSERT OR REPLACE INTO chosen VALUES (?, ?)", (slot, blob))
+            self._db.execute("INSERT OR REPLACE INTO chosen VALUES (?, ?)", (slot, blob))
+            self._meta(state)
+        self._mirror = state
 
     def put_snapshot(self, snapshot: Snapshot) -> None:
         """SqliteReplicaStore.put_snapshot: store ``snapshot`` and drop every accepted or
@@ -309,29 +407,60 @@ class SqliteReplicaStore:
         blob = self._seal(
             _aad("snapshot", snapshot.upto), _encode(encode_snapshot, snapshot, "snapshot")
         )
+        state = self._next("snapshot")
+        if snapshot.upto <= state.snapshot.upto:
+            return
+        state.snapshot = snapshot
+        state.accepted = {k: v for k, v in state.accepted.items() if k >= snapshot.upto}
+        state.chosen = {k: v for k, v in state.chosen.items() if k >= snapshot.upto}
         with self._transaction():
-            if snapshot.upto <= self._upto():
-                return
             db = self._db
             db.execute("UPDATE snapshot SET upto = ?, data = ? WHERE id = 0", (snapshot.upto, blob))
             db.execute("DELETE FROM accepted WHERE slot < ?", (snapshot.upto,))
             db.execute("DELETE FROM chosen WHERE slot < ?", (snapshot.upto,))
+            self._meta(state)
+        self._mirror = state
 
-    def set_boots(self, boots: int) -> None:
-        """SqliteReplicaStore.set_boots: durably record the boot count (0 <= boots < 2^63)."""
+    def set_boots(self, boots: int, version: int) -> None:
+        """SqliteReplicaStore.set_boots: durably record the boot count at exactly
+        ``version`` (0 <= both < 2^63; the version must not go back)."""
         _check_slot(boots, "boots")
+        _check_slot(version, "version")
+        state = self._next("boots")
+        if version < state.version - 1:
+            raise StoreError(f"boots: version {version} is below the store's {state.version - 1}")
+        state.boots, state.version = boots, version
         with self._transaction():
-            self._db.execute("UPDATE meta SET boots = ? WHERE id = 0", (boots,))
+            self._meta(state)
+        self._mirror = state
+
+    def reset(self, state: DurableState) -> None:
+        """SqliteReplicaStore.reset: replace everything with ``state`` at its version,
+        tagged afresh (a replica that refused its store starts again)."""
+        fresh = state.copy()
+        fresh.tag = self._tagger.tag(fresh)
+        self._write_all(fresh)
 
     def restore_image(self, image: DurableState) -> None:
-        """SqliteReplicaStore.restore_image: replace everything with ``image``, in one
-        transaction. Precondition: every ``image.accepted[k].slot == k``; ``StoreError``
+        """SqliteReplicaStore.restore_image: replace everything with ``image``, tag
+        included as given (the operator putting a disk image back: it cannot re-tag), in
+        one transaction. Precondition: every ``image.accepted[k].slot == k``; ``StoreError``
         (and nothing changed) otherwise or if a value cannot be stored."""
+        self._write_all(image)
+
+    def _write_all(self, image: DurableState) -> None:
         if not isinstance(image, DurableState):
             raise StoreError(f"image: expected a DurableState, found {type(image).__name__}")
         promised = _encode(encode_ballot, image.promised, "image promised")
-        _check_slot(image.boots, "image boots")
-        _check_slot(image.snapshot.upto, "image snapshot upto")
+        for value, what in (
+            (image.boots, "boots"),
+            (image.version, "version"),
+            (image.rejoin_until, "rejoin_until"),
+            (image.snapshot.upto, "snapshot upto"),
+        ):
+            _check_slot(value, f"image {what}")
+        if not isinstance(image.tag, bytes):
+            raise StoreError("image tag: expected bytes")
         snapshot = self._seal(
             _aad("snapshot", image.snapshot.upto),
             _encode(encode_snapshot, image.snapshot, "image snapshot"),
@@ -359,7 +488,9 @@ class SqliteReplicaStore:
         with self._transaction():
             db = self._db
             db.execute(
-                "UPDATE meta SET promised = ?, boots = ? WHERE id = 0", (promised, image.boots)
+                "UPDATE meta SET promised = ?, boots = ?, version = ?, rejoin_until = ?, "
+                "tag = ? WHERE id = 0",
+                (promised, image.boots, image.version, image.rejoin_until, image.tag),
             )
             db.execute(
                 "UPDATE snapshot SET upto = ?, data = ? WHERE id = 0",
@@ -369,6 +500,7 @@ class SqliteReplicaStore:
             db.execute("DELETE FROM chosen")
             db.executemany("INSERT INTO accepted VALUES (?, ?, ?)", accepted)
             db.executemany("INSERT INTO chosen VALUES (?, ?)", chosen)
+        self._mirror = image.copy()
 
     def close(self) -> None:
         """SqliteReplicaStore.close: close the file; later calls raise ``StoreError``.

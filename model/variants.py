@@ -45,7 +45,20 @@ FLEET_VARIANTS: Final = (
     ),
     FleetVariant(
         "rollback-beyond-budget",
-        "more replicas have their storage rolled back than 2q > n + r tolerates",
+        "a replica does not detect an older store, and one more replica is rolled back "
+        "than 2q > n + r tolerates (the bounded case of rollback-undetected)",
+        ("I2", "I3", "I6"),
+    ),
+    FleetVariant(
+        "rollback-undetected",
+        "a replica does not detect that its store is older than the newest state it wrote, "
+        "and serves from it: the operator rolls back any disk, any number of times",
+        ("I2", "I3", "I6"),
+    ),
+    FleetVariant(
+        "unauthenticated-ballots",
+        "the store authenticates sealed commands and its version but not the ballots, the "
+        "promise or the set of rows: an edited ballot or a deleted vote goes unnoticed",
         ("I2", "I3", "I6"),
     ),
 )

@@ -26,7 +26,7 @@ from impl.peer_messages import (
 )
 from impl.redact import Secret
 from impl.sqlite_store import SqliteReplicaStore
-from impl.store import MemoryReplicaStore, ReplicaStore
+from impl.store import MemoryReplicaStore, ReplicaStore, StoreTampered
 from impl.vault import ConsumeAttempt, PasswordFactor, Register, VaultRecord
 
 SECRET = b"\xa5SUPER-SECRET-VALUE\x5a" * 2
@@ -96,7 +96,7 @@ def _apply(store: ReplicaStore, op: str, arg: object, image: DurableState | None
         store.put_snapshot(arg)
     elif op == "set_boots":
         assert isinstance(arg, int)
-        store.set_boots(arg)
+        store.set_boots(arg, store.version + 2)
     elif op == "restore_image" and image is not None:
         store.restore_image(image)
 
@@ -106,7 +106,7 @@ def _apply(store: ReplicaStore, op: str, arg: object, image: DurableState | None
 def test_sqlite_store_behaves_like_memory_store(ops: list[tuple[str, object]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replica.db"
-        memory = MemoryReplicaStore()
+        memory = MemoryReplicaStore(KEY)
         disk = SqliteReplicaStore(path, KEY)
         memory_image: DurableState | None = None
         disk_image: DurableState | None = None
@@ -134,8 +134,9 @@ def test_survives_close_and_reopen(tmp_path: Path) -> None:
         store.set_promised(Ballot(5, 2))
         store.put_accepted(entry)
         store.put_chosen(4, Proposal(b"\x01" * 16, Noop()))
-        store.set_boots(3)
+        store.set_boots(3, store.version + 2)
         expected = store.load()
+        assert expected.version == 5
     assert "closed" in repr(store)
     with SqliteReplicaStore(str(path), KEY) as again:
         assert again.load() == expected
@@ -188,7 +189,8 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
             lambda: store.put_chosen(1, Proposal(b"short", Noop())),
             lambda: store.put_chosen(1, Proposal(bytes(16), bad_secret)),
             lambda: store.set_promised(Ballot(-1, 0)),
-            lambda: store.set_boots(-1),
+            lambda: store.set_boots(-1, 9),
+            lambda: store.set_boots(1, 0),  # the version never goes back
             lambda: store.put_snapshot(Snapshot(2**64)),
             lambda: store.restore_image(
                 DurableState(accepted={1: AcceptedEntry(2, Ballot(1, 1), before_p)})
@@ -204,7 +206,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="closed"):
         store.load()
     with pytest.raises(StoreError, match="closed"):
-        store.set_boots(1)
+        store.set_boots(1, 9)
     store.close()  # twice is harmless
 
 
@@ -222,6 +224,16 @@ def _row(path: Path, sql: str) -> object:
     return value
 
 
+def _refused(path: Path, match: str) -> StoreTampered:
+    """Opening works (schema and key are fine); ``load`` refuses with ``StoreTampered``."""
+    with SqliteReplicaStore(path, KEY) as store:
+        with pytest.raises(StoreTampered, match=match) as info:
+            store.load()
+        with pytest.raises(StoreError, match="did not read back"):
+            store.set_promised(Ballot(1, 1))  # nothing is written over a refused store
+    return info.value
+
+
 def test_corrupted_rows_are_refused_naming_table_and_row(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     with SqliteReplicaStore(path, KEY) as store:
@@ -229,37 +241,67 @@ def test_corrupted_rows_are_refused_naming_table_and_row(tmp_path: Path) -> None
         store.put_chosen(6, Proposal(bytes(16), REGISTER))
     sealed_5 = _row(path, "SELECT proposal FROM accepted WHERE slot = 5")
     sealed_6 = _row(path, "SELECT proposal FROM chosen WHERE slot = 6")
+    ballot_5 = _row(path, "SELECT ballot FROM accepted WHERE slot = 5")
+    promised = _row(path, "SELECT promised FROM meta")
     assert isinstance(sealed_5, bytes)
 
     _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", sealed_5[:-1])
-    with pytest.raises(StoreError, match="table accepted, row slot 5, column proposal") as info:
-        SqliteReplicaStore(path, KEY)
-    assert SECRET.hex() not in str(info.value)
-    assert "SUPER-SECRET" not in str(info.value)
+    error = _refused(path, "table accepted, row slot 5, column proposal")
+    assert SECRET.hex() not in str(error)
+    assert "SUPER-SECRET" not in str(error)
     _corrupt(path, "UPDATE accepted SET proposal = ? WHERE slot = 5", sealed_5)
 
     _corrupt(path, "UPDATE chosen SET proposal = 'text' WHERE slot = 6")
-    with pytest.raises(StoreError, match="table chosen, row slot 6, column proposal"):
-        SqliteReplicaStore(path, KEY)
+    _refused(path, "table chosen, row slot 6, column proposal")
     _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", sealed_6)
 
     _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", b"\x01\x00")
-    with pytest.raises(StoreError, match="table accepted, row slot 5, column ballot"):
-        SqliteReplicaStore(path, KEY)
-    _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", b"\x01" + bytes(10))
+    _refused(path, "table accepted, row slot 5, column ballot")
+    _corrupt(path, "UPDATE accepted SET ballot = ? WHERE slot = 5", ballot_5)
 
     _corrupt(path, "UPDATE snapshot SET upto = 3")
-    with pytest.raises(StoreError, match="table snapshot"):
-        SqliteReplicaStore(path, KEY)
+    _refused(path, "table snapshot")
     _corrupt(path, "UPDATE snapshot SET upto = 0")
 
     _corrupt(path, "UPDATE meta SET promised = ?", b"")
-    with pytest.raises(StoreError, match="table meta, column promised"):
-        SqliteReplicaStore(path, KEY)
-    _corrupt(path, "UPDATE meta SET promised = ?", b"\x01" + bytes(10))
+    _refused(path, "table meta, column promised")
+    _corrupt(path, "UPDATE meta SET promised = ?", promised)
 
     with SqliteReplicaStore(path, KEY) as store:  # repaired
         assert store.load().accepted[5].proposal.value == REGISTER
+
+
+def test_edits_that_decode_are_refused_too(tmp_path: Path) -> None:
+    """What the operator can change and still have every row decode: a ballot raised, a
+    promise lowered, a vote deleted, a row added back from an older copy, the boot count,
+    the rejoin mark. The tag covers them all."""
+    path = tmp_path / "r.db"
+    with SqliteReplicaStore(path, KEY) as store:
+        store.set_promised(Ballot(7, 2))
+        store.put_accepted(AcceptedEntry(5, Ballot(3, 0), Proposal(bytes(16), REGISTER)))
+        store.put_accepted(AcceptedEntry(6, Ballot(3, 0), Proposal(bytes(16), Noop())))
+        old_6 = _row(path, "SELECT ballot FROM accepted WHERE slot = 6")
+        store.put_accepted(AcceptedEntry(6, Ballot(7, 2), Proposal(bytes(16), Noop())))
+        honest = store.load()
+    from impl.peer_wire import encode_ballot
+
+    edits = [
+        ("UPDATE accepted SET ballot = ? WHERE slot = 5", (encode_ballot(Ballot(7, 2)),)),
+        ("UPDATE meta SET promised = ?", (encode_ballot(Ballot(1, 0)),)),
+        ("DELETE FROM accepted WHERE slot = 6", ()),
+        ("UPDATE accepted SET ballot = ? WHERE slot = 6", (old_6,)),
+        ("UPDATE meta SET boots = boots + 1", ()),
+        ("UPDATE meta SET rejoin_until = 9", ()),
+        ("UPDATE meta SET version = version + 1", ()),
+    ]
+    for sql, args in edits:
+        backup = tmp_path / "backup.db"
+        backup.write_bytes(path.read_bytes())
+        _corrupt(path, sql, *args)
+        _refused(path, "does not verify")
+        path.write_bytes(backup.read_bytes())
+    with SqliteReplicaStore(path, KEY) as store:
+        assert store.load() == honest
 
 
 def test_the_store_is_sealed_the_operator_reads_and_moves_nothing(tmp_path: Path) -> None:
@@ -278,10 +320,7 @@ def test_the_store_is_sealed_the_operator_reads_and_moves_nothing(tmp_path: Path
     sealed_5 = _row(path, "SELECT proposal FROM accepted WHERE slot = 5")
     sealed_6 = _row(path, "SELECT proposal FROM chosen WHERE slot = 6")
     _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", sealed_5)  # moved
-    with pytest.raises(
-        StoreError, match="table chosen, row slot 6, column proposal: does not open"
-    ):
-        SqliteReplicaStore(path, KEY)
+    _refused(path, "table chosen, row slot 6, column proposal: does not open")
     _corrupt(path, "UPDATE chosen SET proposal = ? WHERE slot = 6", sealed_6)
 
     with pytest.raises(StoreError, match="sealed under another key"):
@@ -296,7 +335,7 @@ def test_wrong_schema_or_foreign_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     SqliteReplicaStore(path, KEY).close()
     _corrupt(path, "UPDATE meta SET schema_version = 1")
-    with pytest.raises(StoreError, match="table meta: expected schema version 3, found 1"):
+    with pytest.raises(StoreError, match="table meta: expected schema version 4, found 1"):
         SqliteReplicaStore(path, KEY)
 
     other = tmp_path / "other.db"

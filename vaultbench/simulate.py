@@ -239,14 +239,16 @@ def _print_summary(args: argparse.Namespace, results: list[SimResult]) -> None:
             f"requests and injected {sum(r.injections for r in results)} of its own"
         )
     budget = consensus.rollback_budget
-    print(
-        f"budgets: crash {consensus.crash_budget} (n - q), rollback {budget} (2q > n + r)"
-        + (
-            "; no rollback injected at this quorum"
-            if "rollback" in first.faults and budget == 0 and first.variant is None
-            else ""
-        )
-    )
+    if first.variant in (None, "rollback-undetected", "unauthenticated-ballots"):
+        disk = "disk rollbacks and edits: unbounded (any replica, any number of times)"
+        if first.variant is None:
+            disk += "; a refused store rejoins as a learner"
+    else:
+        disk = f"rollback {budget} (2q > n + r, the bounded rollback of this variant's lab)"
+    print(f"budgets: crash {consensus.crash_budget} (n - q); {disk}")
+    refused = sum(r.stats.get("store refused", 0) for r in results)
+    if refused or "rollback" in first.faults:
+        print(f"stores refused by their replicas: {refused}")
     totals = _totals(results)
     rows = [
         ("events", str(sum(r.events for r in results))),

@@ -28,6 +28,13 @@ never promised: volatile state (sessions, passkey challenges, requests in progre
 buffered messages). A restarted process resumes from the store with a new peer-channel
 boot (``PeerChannel`` draws a fresh boot id from the OS CSPRNG).
 
+The operator's disk: ``store.sqlite`` is the operator's (it may copy it, put an old copy
+back, delete rows, change bytes); ``DIR/replica-I/nvram.json`` stands for the HSM's NVRAM
+(``impl.nvram.FileNvram``) the way ``keys.json`` stands for its keys: it is inside the
+HSM, and no test's operator touches it. At start the replica compares the store with it
+and refuses an older or edited store with a log line ("refuses its store",
+``StoreRolledBack`` or ``StoreTampered``), then rejoins as a learner (``docs/disk.rst``).
+
 Peer connections: replica ``i`` dials every other replica once (reconnecting after
 failures with a back-off) and sends on that connection only; what it receives arrives
 on the connections others dialed. A message for a peer that is down is dropped (Multi-
@@ -77,8 +84,13 @@ from impl.net.frame import (
     not_leader,
     reason_frame,
 )
+from impl.nvram import FileNvram
 from impl.replica import Backing, HsmReplica, NotLeader, storage_key
 from impl.sqlite_store import SqliteReplicaStore
+from impl.store import store_auth_for
+
+#: The HSM NVRAM stand-in of each replica, beside its store.
+NVRAM_FILE: Final = "nvram.json"
 
 MAX_CONNECTIONS: Final = 256
 MAX_OUTBOUND_BUFFER: Final = 64 * 1024 * 1024
@@ -150,13 +162,17 @@ class ReplicaServer:
         self._stopping = False
         self._listener = self._bind()
         self.port: int = self._listener.getsockname()[1]
+        consensus = self.fleet.consensus()
+        sealing = storage_key(keys, replica)
         self._store = SqliteReplicaStore(
-            replica_dir(self.directory, replica) / STORE_FILE, storage_key(keys, replica)
+            replica_dir(self.directory, replica) / STORE_FILE,
+            sealing,
+            store_auth_for(consensus.variant),
         )
         try:
             self.hsm = HsmReplica(
                 replica,
-                consensus=self.fleet.consensus(),
+                consensus=consensus,
                 keys=keys,
                 store=self._store,
                 send=self._send_peer,
@@ -164,6 +180,7 @@ class ReplicaServer:
                 rng=SystemRng(),
                 hsm_config=self.fleet.hsm_config(),
                 fleet_id=self.fleet.fleet_id.encode("ascii"),
+                nvram=FileNvram(replica_dir(self.directory, replica) / NVRAM_FILE, sealing),
             )
             self.boots = self._store.load().boots
         except BaseException:

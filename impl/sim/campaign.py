@@ -834,6 +834,8 @@ class Campaign:
             victim = self._random.randrange(n)
             world.skew(victim, self._random.randint(-400, 400), self._random.uniform(0.5, 2.0))
             self.stats["fault skew"] += 1
+        elif kind == "rollback" and self._disk_adversary():
+            self._disk_fault()
         elif kind == "rollback":
             allowed = self._rollback_candidates()
             if allowed:
@@ -847,6 +849,45 @@ class Campaign:
         world.at(
             self._random.randint(config.fault_every_ms // 2, config.fault_every_ms * 2), self._fault
         )
+
+    def _disk_adversary(self) -> bool:
+        """Whether the ``rollback`` fault is the operator's unbounded disk adversary
+        (``docs/disk.rst``): on the safe fleet and under the variants about the disk. The
+        other unsafe variants keep the bounded rollback of before, so the seeds their labs
+        record still reproduce (at the default configuration its budget is 0)."""
+        return self.config.variant in (None, "rollback-undetected", "unauthenticated-ballots")
+
+    def _disk_fault(self) -> None:
+        """One move of the disk adversary: roll a replica's store back to an older copy
+        (half the time) or edit it (a raised ballot, a deleted vote, a lowered promise),
+        on any replica, any number of times. A refused store makes its replica a learner
+        until it has caught up; the operator is kept from stalling the fleet for good
+        (availability against the operator is out of scope, ``docs/channel.rst``): it
+        touches a replica only while the replicas down or rejoining stay within the crash
+        budget. Under ``rollback-undetected`` nothing is refused, so nothing stalls."""
+        world, n = self.world, self.config.replicas
+        impaired = {i for i in range(n) if not world.replicas[i].is_up or world.rejoining(i)}
+        if len(impaired) + self._cut_off < world.config.crash_budget:
+            candidates = list(range(n))
+        else:
+            candidates = sorted(impaired)
+        if not candidates:
+            return
+        victim = self._random.choice(candidates)
+        if not world.replicas[victim].is_up:
+            return  # a crashed replica's disk is edited when it comes back: no step
+        if self._random.random() < 0.5:
+            done = world.rollback(victim, 0)
+            name = "fault rollback"
+        else:
+            how = self._random.choice(("raise-ballot", "delete-vote", "lower-promise"))
+            done = world.edit(victim, how, self._random.randrange(1 << 16))
+            name = "fault edit"
+        if done:
+            self.stats[name] += 1
+            if world.replicas[victim].consensus.refused is not None:
+                self.stats["store refused"] += 1
+            self.monitor.check_durability(world.stores)
 
     def _rollback_candidates(self) -> list[int]:
         n = self.config.replicas

@@ -13,8 +13,10 @@ I2 ``quorum-safety``
     invariant require of every acceptor, a replica comes back from a crash still
     promising the highest ballot it promised before ("a promise is kept"), and no replica
     votes at a ballot below one it has promised (it never returns to a ballot it has
-    left). A replica whose storage the operator rolled back is exempt from these two
-    checks for what it forgot: that is what the rollback budget is for.
+    left). On the safe fleet these hold under every rollback and edit of a disk: a replica
+    that refuses its store restarts from the promise its HSM holds (``impl.nvram``). Only
+    under ``rollback-beyond-budget`` is a rolled-back replica exempt from the two checks
+    for what it forgot, as the old budget argument assumed.
 I3 ``attempt-limit``, as ``docs/channel.rst`` states it against the operator who replays
     and injects requests
     (a) *per enrolled secret* (counted across registrations, so that a replayed enrolment,
@@ -36,6 +38,9 @@ I6 ``durability``
     command (nothing is acknowledged before a quorum holds it), and after every fault each
     acknowledged slot is still held by at least ``n - q + 1`` replicas' durable stores
     (a vote for it, a chosen entry, or a snapshot past it), so every future quorum sees it.
+    A replica that refused its store and rejoins (``docs/disk.rst``) counts as holding
+    every slot below its ``rejoin_until``: it answers no ``Prepare`` before it has learned
+    them, so no quorum can use its forgotten state.
 """
 
 from __future__ import annotations
@@ -417,6 +422,7 @@ class Monitor:
                 chosen = image.chosen.get(slot)
                 if (
                     image.snapshot.upto > slot
+                    or image.rejoin_until > slot
                     or (vote is not None and vote.proposal.request_id == request_id)
                     or (chosen is not None and chosen.request_id == request_id)
                 ):

@@ -43,9 +43,9 @@ from impl.hsm import HsmConfig
 from impl.observe import Observer as PartyObserver
 from impl.observe import observer_or_null
 from impl.ota import ResponseFrame
-from impl.peer_messages import DurableState
-from impl.replica import Backing, FleetKeys, HsmReplica, NotLeader, provision_fleet
-from impl.store import MemoryReplicaStore, ReplicaStore
+from impl.peer_messages import ZERO_BALLOT, AcceptedEntry, DurableState
+from impl.replica import Backing, FleetKeys, HsmReplica, NotLeader, provision_fleet, storage_key
+from impl.store import MemoryReplicaStore, ReplicaStore, store_auth_for
 
 FRONT_END = -1  # the operator's front end, as a network node
 
@@ -154,7 +154,8 @@ class World:
         #: The validation bundle the fleet serves (``ota`` mode), if any: then every answer
         #: leaves in a response frame signed by the answering replica (``impl.ota``).
         self.bundle = bundle
-        make_store = store_factory or (lambda _i: MemoryReplicaStore())
+        auth = store_auth_for(self.config.variant)
+        make_store = store_factory or (lambda i: MemoryReplicaStore(storage_key(keys[i], i), auth))
         self.stores = [make_store(i) for i in range(n)]
         self.images: list[list[DurableState]] = [[] for _ in range(n)]
         self.clocks = [SkewedClock(self) for _ in range(n)]
@@ -471,10 +472,60 @@ class World:
         self.replicas[i].crash()
         saved = self.images[i][min(image, len(self.images[i]) - 1)]
         self.stores[i].restore_image(saved)
-        self.replicas[i].restart()
-        self._emit("rollback", f"hsm[{i}]", f"to promised={saved.promised}")
-        self._after(i)
+        self._emit("rollback", f"hsm[{i}]", f"to v{saved.version} promised={saved.promised}")
+        self._boot_after_disk_fault(i)
         return True
+
+    def edit(self, i: int, how: str, pick: int) -> bool:
+        """edit: crash ``i``, change its stored state the way the operator can without the
+        HSM's key (the tag stays what it was), restart it. ``how``: ``raise-ballot`` (a
+        stored vote's ballot becomes the promised one), ``delete-vote`` (a vote row goes),
+        ``lower-promise`` (the promise becomes the lowest ballot voted at, or none);
+        ``pick`` chooses the vote. False (nothing done) if there is nothing to edit."""
+        image = self.stores[i].image()
+        slots = sorted(image.accepted)
+        if how in ("raise-ballot", "delete-vote") and not slots:
+            return False
+        if how == "lower-promise" and image.promised == ZERO_BALLOT:
+            return False
+        self.replicas[i].crash()
+        if how == "raise-ballot":
+            slot = slots[pick % len(slots)]
+            entry = image.accepted[slot]
+            image.accepted[slot] = AcceptedEntry(slot, image.promised, entry.proposal)
+            detail = f"slot {slot}: ballot {entry.ballot} -> {image.promised}"
+        elif how == "delete-vote":
+            slot = slots[pick % len(slots)]
+            del image.accepted[slot]
+            detail = f"vote in slot {slot} deleted"
+        elif how == "lower-promise":
+            low = min((e.ballot for e in image.accepted.values()), default=ZERO_BALLOT)
+            detail = f"promise {image.promised} -> {low}"
+            image.promised = low
+        else:
+            raise ConfigError(f"unknown edit {how!r}")
+        self.stores[i].restore_image(image)
+        self._emit("edit", f"hsm[{i}]", detail)
+        self._boot_after_disk_fault(i)
+        return True
+
+    def _boot_after_disk_fault(self, i: int) -> None:
+        self.replicas[i].restart()
+        refused = self.replicas[i].consensus.refused
+        if refused is not None:
+            until = self.replicas[i].consensus.rejoin_until
+            self._emit(
+                "refuse",
+                f"hsm[{i}]",
+                f"{type(refused).__name__}: a learner until slot {until - 1} is applied"
+                if until
+                else f"{type(refused).__name__}: it never voted; rejoins at once",
+            )
+        self._after(i)
+
+    def rejoining(self, i: int) -> bool:
+        """rejoining: replica ``i`` refused its store and is still a learner."""
+        return self.replicas[i].consensus.rejoining
 
     def isolate(self, i: int) -> None:
         """isolate: cut replica ``i`` (its whole datacenter) off from everyone."""
