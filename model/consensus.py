@@ -39,17 +39,43 @@ The model
     every durable image it ever had: that is what an operator can replay.
 
 Faults are actions
-    ``crash`` (the replica stops; its durable state survives), ``restart`` (it comes back
-    with its durable state) and ``rollback`` (its durable state is replaced by an earlier
-    image it had: a crash, a disk swap and a restart in one step; splitting them would
-    only make traces longer). Rollback is allowed on at most ``r = max(0, 2q - n - 1)``
-    distinct replicas: the budget under which any two quorums still share a replica whose
-    storage was never rolled back (``proofs/quorum.py`` proves the arithmetic).
+    ``crash`` (the replica stops; its durable state survives) and ``restart`` (it comes
+    back with its durable state). The operator owns every replica's disk (issue 14): it
+    can put any older copy of a store back and change any stored byte, on any replica, any
+    number of times. In the safe fleet every such change is *detected* at boot (the store
+    is versioned against the HSM's NVRAM and authenticated by a tag), and the replica
+    *rejoins* (``/work/notes/disk-design.md``), which projected onto one slot is one
+    action, ``amnesia`` (the tampering, the crash and the restart in one step; splitting
+    them would only make traces longer):
+
+    - its votes are forgotten (the refused store is discarded);
+    - its promise stays: the HSM holds the highest ballot it ever promised, exactly;
+    - if it had voted in the slot (the HSM's vote ceiling says so), it is **mute** for the
+      slot for ever: it sends no 1b and no 2b in it again (in Multi-Paxos it is a learner
+      until it has learned every slot below its ceiling, and then a Promise that reaches
+      below what it has learned is not counted, ``impl.consensus._on_promise``).
+
+    ``amnesia`` is unbounded in number and in the replicas it hits. The old rollback
+    budget ``r = max(0, 2q - n - 1)`` (:func:`rollback_budget`, whose arithmetic
+    ``proofs/quorum.py`` proves) no longer limits the safe model: it is what an
+    *undetected* rollback could be tolerated on, and it only survives in the variant
+    ``rollback-beyond-budget``. The model does not represent the "learned ack" (a rejoined
+    replica that knows the slot is chosen acknowledges an Accept for it without voting).
 
 Unsafe variants (names from :mod:`model.variants`)
     ``minority-quorum``: a configuration with ``2q <= n`` is accepted.
     ``forget-promise-on-restart``: restart keeps the votes but resets the promised ballot.
-    ``rollback-beyond-budget``: rollback is allowed on one replica more than the budget.
+    ``rollback-undetected``: no version and no tag check (the old store): ``rollback``
+    replaces a replica's durable state by any earlier image it had, undetected, on any
+    replica, any number of times (no ``amnesia``: nothing is ever detected).
+    ``rollback-beyond-budget``: the bounded case of ``rollback-undetected``: undetected
+    ``rollback`` on at most ``rollback_budget(n, q) + 1`` distinct replicas, one more than
+    ``2q > n + r`` tolerates (it shows the old budget was tight).
+    ``unauthenticated-ballots``: the store's version is checked (a whole-store rollback is
+    detected: ``amnesia``) but ballots, the promise and the set of rows are not
+    authenticated: ``edit_vote`` moves a stored vote to another ballot, ``edit_promise``
+    sets the stored promise to any ballot (0 included), ``delete_vote`` removes a vote
+    row, all undetected and unbounded.
 
 Every action is a pure function ``state × arguments → state``; an action whose guard is
 false in the given state is *disabled* and the function returns ``None``.
@@ -72,7 +98,13 @@ CONSENSUS_VARIANTS: Final = (
     "minority-quorum",
     "forget-promise-on-restart",
     "rollback-beyond-budget",
+    "rollback-undetected",
+    "unauthenticated-ballots",
 )
+#: The variants in which the replica does not detect an older store (no ``amnesia``).
+UNDETECTED_ROLLBACK: Final = ("rollback-undetected", "rollback-beyond-budget")
+#: The variant in which edits of ballots, the promise and vote rows go undetected.
+UNAUTHENTICATED: Final = "unauthenticated-ballots"
 assert set(CONSENSUS_VARIANTS) <= set(FLEET_VARIANT_NAMES)
 
 
@@ -91,10 +123,13 @@ class UnknownVariant(ValueError):
 
 
 def rollback_budget(n: int, q: int) -> int:
-    """rollback_budget: how many replicas may be rolled back with quorums of ``q`` of ``n``.
+    """rollback_budget: how many replicas may be rolled back, *undetected*, with quorums of
+    ``q`` of ``n``.
 
     Two ``q``-subsets of ``n`` share at least ``2q - n`` replicas; at least one of those
-    must never have been rolled back, so at most ``2q - n - 1`` may be.
+    must never have been rolled back, so at most ``2q - n - 1`` may be. The safe model
+    detects rollbacks (``amnesia``) and is not limited by it; ``rollback-beyond-budget``
+    uses it.
     """
     return max(0, 2 * q - n - 1)
 
@@ -105,11 +140,16 @@ class ConsensusConfig:
 
     Preconditions: ``1 <= q <= n``, and ``2q > n`` unless the variant is
     ``minority-quorum`` (the fleet refuses minority quorums).
+
+    ``mute_rule`` is the rejoin rule's "mute for the slot"; it is ``False`` only to show
+    that the rule is necessary (``amnesia`` then forgets the votes and the replica goes on
+    answering in the slot); it is not a catalogue variant.
     """
 
     n: int = 3
     q: int = 2
     variant: str | None = None
+    mute_rule: bool = True
 
     def __post_init__(self) -> None:
         if self.variant is not None and self.variant not in CONSENSUS_VARIANTS:
@@ -127,10 +167,25 @@ class ConsensusConfig:
         return range(self.n)
 
     @property
-    def rollback_limit(self) -> int:
-        """How many distinct replicas may be rolled back (the budget, +1 beyond it)."""
-        budget = rollback_budget(self.n, self.q)
-        return budget + 1 if self.variant == "rollback-beyond-budget" else budget
+    def detects_tampering(self) -> bool:
+        """Whether a rolled-back or edited store is refused at boot (``amnesia``)."""
+        return self.variant not in UNDETECTED_ROLLBACK
+
+    @property
+    def edits_undetected(self) -> bool:
+        """Whether ``edit_vote``, ``edit_promise`` and ``delete_vote`` go undetected."""
+        return self.variant == UNAUTHENTICATED
+
+    @property
+    def rollback_limit(self) -> int | None:
+        """How many distinct replicas an *undetected* rollback may hit: 0 when rollbacks
+        are detected (the safe fleet: ``amnesia`` instead), ``None`` (no limit) under
+        ``rollback-undetected``, the budget + 1 under ``rollback-beyond-budget``."""
+        if self.variant == "rollback-beyond-budget":
+            return rollback_budget(self.n, self.q) + 1
+        if self.variant == "rollback-undetected":
+            return None
+        return 0
 
     def quorums(self) -> Iterator[frozenset[int]]:
         """Every quorum: every ``q``-subset of the replicas, in lexicographic order."""
@@ -201,11 +256,13 @@ class Durable:
 
 @dataclass(frozen=True)
 class Replica:
-    """One replica: its durable state, whether it is up, every durable image it had."""
+    """One replica: its durable state, whether it is up, every durable image it had, and
+    whether it is mute for the slot (it voted in it, then went through ``amnesia``)."""
 
     durable: Durable = Durable()
     up: bool = True
     history: frozenset[Durable] = frozenset({Durable()})
+    mute: bool = False
 
     def persist(self, durable: Durable) -> Replica:
         """The replica after writing ``durable`` to its disk (remembered as an image)."""
@@ -235,6 +292,11 @@ class ConsensusState:
     def send(self, message: Message) -> ConsensusState:
         return replace(self, network=self.network | {message})
 
+    def has_voted(self, replica: int) -> bool:
+        """Whether ``replica`` ever voted in the slot (what the HSM's vote ceiling says:
+        a vote is persisted, with the ceiling, before its 2b is sent)."""
+        return any(isinstance(m, Accepted) and m.sender == replica for m in self.network)
+
     def messages(self) -> list[Message]:
         """The network in a deterministic order (for printing)."""
         return sorted(self.network, key=lambda m: (type(m).__name__, repr(m)))
@@ -260,11 +322,11 @@ def join(state: ConsensusState, replica: int, ballot: int) -> ConsensusState | N
     """1b: ``replica`` answers ``Prepare(ballot)``: it persists the promise, then sends it
     with its highest vote below ``ballot``.
 
-    Enabled when the replica is up, the 1a was sent, and ``ballot`` is above what it
-    already promised.
+    Enabled when the replica is up and not mute, the 1a was sent, and ``ballot`` is above
+    what it already promised.
     """
     r = state.replica(replica)
-    if not r.up or Prepare(ballot) not in state.network or ballot <= r.durable.promised:
+    if r.mute or not r.up or Prepare(ballot) not in state.network or ballot <= r.durable.promised:
         return None
     vote = r.durable.highest_vote_below(ballot)
     durable = replace(r.durable, promised=ballot)
@@ -317,11 +379,13 @@ def vote(state: ConsensusState, replica: int, ballot: int, value: str) -> Consen
     """2b: ``replica`` accepts ``Accept(ballot, value)``: it persists the vote (and the
     promise not to accept below ``ballot``), then sends ``Accepted``.
 
-    Enabled when the replica is up, the 2a was sent, and it promised nothing above
-    ``ballot``.
+    Enabled when the replica is up and not mute, the 2a was sent, and it promised nothing
+    above ``ballot``.
     """
     r = state.replica(replica)
-    if not r.up or Accept(ballot, value) not in state.network or ballot < r.durable.promised:
+    if r.mute or not r.up or Accept(ballot, value) not in state.network:
+        return None
+    if ballot < r.durable.promised:
         return None
     durable = Durable(ballot, r.durable.votes | {(ballot, value)})
     return state.with_replica(replica, r.persist(durable)).send(Accepted(replica, ballot, value))
@@ -348,20 +412,79 @@ def restart(state: ConsensusState, config: ConsensusConfig, replica: int) -> Con
     return state.with_replica(replica, replace(r, up=True))
 
 
+def amnesia(state: ConsensusState, config: ConsensusConfig, replica: int) -> ConsensusState | None:
+    """The operator rolls back or edits ``replica``'s store; at boot the replica detects it
+    (version below NVRAM, or a tag that does not verify), discards the store and rejoins:
+    its votes are forgotten, its promise is the HSM's (kept exactly), and if it had voted
+    in the slot it becomes mute for the slot for ever (unless ``config.mute_rule`` is
+    off). Enabled at any time, any number of times, unless the variant does not detect
+    rollbacks (``rollback-undetected``, ``rollback-beyond-budget``).
+
+    Under ``unauthenticated-ballots`` the promise is the stored one (the HSM does not
+    hold it there), which an ``edit_promise`` may have changed.
+    """
+    if not config.detects_tampering:
+        return None
+    r = state.replica(replica)
+    mute = r.mute or (config.mute_rule and state.has_voted(replica))
+    forgotten = r.persist(Durable(r.durable.promised))
+    return state.with_replica(replica, replace(forgotten, mute=mute))
+
+
 def rollback(
     state: ConsensusState, config: ConsensusConfig, replica: int, image: Durable
 ) -> ConsensusState | None:
-    """The operator replays an earlier disk image of ``replica``: its durable state becomes
-    ``image``, one it had before. Enabled when ``image`` is in its history and at most
-    ``config.rollback_limit`` distinct replicas have then been rolled back.
+    """The operator replays an earlier disk image of ``replica``, undetected: its durable
+    state becomes ``image``, one it had before. Enabled when the variant does not detect
+    rollbacks, ``image`` is in its history and at most ``config.rollback_limit`` distinct
+    replicas (no limit if ``None``) have then been rolled back.
     """
+    limit = config.rollback_limit
     r = state.replica(replica)
-    if image not in r.history:
+    if limit == 0 or image not in r.history:
         return None
     rolled = state.rolled_back | {replica}
-    if len(rolled) > config.rollback_limit:
+    if limit is not None and len(rolled) > limit:
         return None
     return replace(state.with_replica(replica, replace(r, durable=image)), rolled_back=rolled)
+
+
+def edit_promise(
+    state: ConsensusState, config: ConsensusConfig, replica: int, ballot: int
+) -> ConsensusState | None:
+    """``unauthenticated-ballots``: the operator sets ``replica``'s stored promise to
+    ``ballot`` (any ballot, 0 included), undetected. Disabled if it is already that."""
+    r = state.replica(replica)
+    if not config.edits_undetected or ballot < 0 or ballot == r.durable.promised:
+        return None
+    return state.with_replica(replica, r.persist(replace(r.durable, promised=ballot)))
+
+
+def edit_vote(
+    state: ConsensusState, config: ConsensusConfig, replica: int, ballot: int, value: str, to: int
+) -> ConsensusState | None:
+    """``unauthenticated-ballots``: the operator changes the ballot of ``replica``'s stored
+    vote ``(ballot, value)`` to ``to`` (the sealed value itself cannot be changed),
+    undetected. Enabled when the vote is stored and ``to`` is another ballot (>= 1)."""
+    r = state.replica(replica)
+    if not config.edits_undetected or (ballot, value) not in r.durable.votes:
+        return None
+    if to < 1 or to == ballot:
+        return None
+    votes = (r.durable.votes - {(ballot, value)}) | {(to, value)}
+    return state.with_replica(replica, r.persist(replace(r.durable, votes=votes)))
+
+
+def delete_vote(
+    state: ConsensusState, config: ConsensusConfig, replica: int, ballot: int, value: str
+) -> ConsensusState | None:
+    """``unauthenticated-ballots``: the operator deletes ``replica``'s stored vote row
+    ``(ballot, value)``, undetected. Enabled when the vote is stored."""
+    r = state.replica(replica)
+    if not config.edits_undetected or (ballot, value) not in r.durable.votes:
+        return None
+    votes = r.durable.votes - {(ballot, value)}
+    return state.with_replica(replica, r.persist(replace(r.durable, votes=votes)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -375,7 +498,9 @@ def _fmt_quorum(quorum: frozenset[int]) -> str:
 @dataclass(frozen=True)
 class Action:
     """Action: one ground action, a name and its arguments; ``label`` is how traces print
-    it (``join(r0,b1)``, ``propose(b1,{r0,r1},a)``, ``rollback(r1,<image>)``)."""
+    it (``join(r0,b1)``, ``propose(b1,{r0,r1},a)``, ``rollback(r1,<image>)``,
+    ``edit_vote(r0,b1,a,to=b2)``). ``to`` is the new ballot of an ``edit_vote``; the
+    ``ballot`` of an ``edit_promise`` is the new promise."""
 
     name: str
     replica: int | None = None
@@ -383,6 +508,7 @@ class Action:
     value: str | None = None
     quorum: frozenset[int] = field(default_factory=frozenset)
     image: Durable | None = None
+    to: int | None = None
 
     @property
     def label(self) -> str:
@@ -395,13 +521,27 @@ class Action:
             args.append(_fmt_quorum(self.quorum))
         if self.value is not None:
             args.append(self.value)
+        if self.to is not None:
+            args.append(f"to=b{self.to}")
         if self.image is not None:
             votes = ",".join(f"b{b}:{v}" for b, v in sorted(self.image.votes))
             args.append(f"promised={self.image.promised};votes={{{votes}}}")
         return f"{self.name}({','.join(args)})"
 
 
-ACTION_NAMES: Final = ("send_1a", "join", "propose", "vote", "crash", "restart", "rollback")
+ACTION_NAMES: Final = (
+    "send_1a",
+    "join",
+    "propose",
+    "vote",
+    "crash",
+    "restart",
+    "amnesia",
+    "rollback",
+    "edit_promise",
+    "edit_vote",
+    "delete_vote",
+)
 
 
 def apply(state: ConsensusState, config: ConsensusConfig, action: Action) -> ConsensusState | None:
@@ -424,8 +564,18 @@ def apply(state: ConsensusState, config: ConsensusConfig, action: Action) -> Con
         return crash(state, action.replica)
     if name == "restart" and action.replica is not None:
         return restart(state, config, action.replica)
+    if name == "amnesia" and action.replica is not None:
+        return amnesia(state, config, action.replica)
     if name == "rollback" and action.replica is not None and action.image is not None:
         return rollback(state, config, action.replica, action.image)
+    if name == "edit_promise" and action.replica is not None and action.ballot is not None:
+        return edit_promise(state, config, action.replica, action.ballot)
+    if name in ("edit_vote", "delete_vote") and action.replica is not None:
+        b, x = action.ballot, action.value
+        if b is not None and x is not None and name == "delete_vote":
+            return delete_vote(state, config, action.replica, b, x)
+        if b is not None and x is not None and action.to is not None:
+            return edit_vote(state, config, action.replica, b, x, action.to)
     raise ValueError(f"malformed action {action}")
 
 
@@ -436,7 +586,9 @@ def ground_actions(
     values: Sequence[str],
 ) -> Iterator[Action]:
     """Every ground action over ``ballots`` and ``values`` (enabled or not), in a fixed
-    order; rollback targets are the replica's history in sorted order."""
+    order; rollback targets are the replica's history in sorted order. Only the disk
+    actions of ``config``'s variant are listed (``amnesia`` when tampering is detected,
+    ``rollback`` when it is not, the edits under ``unauthenticated-ballots``)."""
     for b in ballots:
         yield Action("send_1a", ballot=b)
     for r in config.replicas:
@@ -453,10 +605,23 @@ def ground_actions(
     for r in config.replicas:
         yield Action("crash", replica=r)
         yield Action("restart", replica=r)
-    if config.rollback_limit > 0:
+    if config.detects_tampering:
+        for r in config.replicas:
+            yield Action("amnesia", replica=r)
+    if config.rollback_limit != 0:
         for r in config.replicas:
             for image in sorted(state.replica(r).history):
                 yield Action("rollback", replica=r, image=image)
+    if config.edits_undetected:
+        for r in config.replicas:
+            for p in (0, *ballots):
+                yield Action("edit_promise", replica=r, ballot=p)
+            for b in ballots:
+                for v in values:
+                    for to in ballots:
+                        if to != b:
+                            yield Action("edit_vote", replica=r, ballot=b, value=v, to=to)
+                    yield Action("delete_vote", replica=r, ballot=b, value=v)
 
 
 # ---------------------------------------------------------------------------------------

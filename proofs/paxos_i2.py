@@ -2,7 +2,13 @@
 
 What is encoded
     Twice the same protocol, :mod:`model.consensus` (single-decree Paxos with crashes,
-    restarts and rollbacks; its docstring says why one slot suffices for Multi-Paxos):
+    restarts and the operator's disk actions; its docstring says why one slot suffices
+    for Multi-Paxos). In the safe fleet every rollback or edit of a store is detected and
+    the replica goes through ``amnesia``, unbounded in number: its votes are forgotten,
+    its promise (HSM-held) stays, and if it had voted in the slot it is mute in it for
+    ever. The variants ``rollback-undetected``/``rollback-beyond-budget`` replace it by an
+    undetected ``rollback``; ``unauthenticated-ballots`` adds undetected ``edit_vote``,
+    ``edit_promise`` and ``delete_vote``:
 
     1. **Parametric**, in the style of *Paxos Made EPR* (Padon, Losa, Sagiv, Shoham,
        OOPSLA 2017) and Ivy: uninterpreted sorts ``node``, ``quorum``, ``round``,
@@ -21,13 +27,26 @@ What is checked
     ``IndProp``, each in its own ``push``/``pop`` frame with a timeout. Every verification
     condition is first run through a decidable-fragment check (:func:`check_fragment`): no
     function symbols, no arithmetic, an acyclic quantifier-alternation graph. Then a BMC at
-    depth 0, 1, 2, … on the finite instance (the first hit is a shortest trace) and a
-    sanity query (a value can be chosen at all).
+    depth 0, 1, 2, … on the finite instance (the first hit is a shortest trace) and
+    sanity queries (a value can be chosen at all; where ``amnesia`` is an action, a
+    replica that voted for the chosen value forgets it and becomes mute, so the proof is
+    not vacuous about the disk adversary).
+
+The disk adversary in ``Inv``
+    ``amnesia`` is the one action that breaks "a node's stored votes are the 2b messages
+    it sent"; ``Inv`` keeps one direction, *a stored vote was cast*, and weakens the other
+    to *a node that is not mute remembers its votes*. Every 1b is sent by a node that is
+    not mute (the guard of ``join_round``), so the 1b conjuncts still report truthfully,
+    and the promise (``left_rnd``) is untouched by ``amnesia``, so the choosable conjunct
+    is too.
 
 What it does not prove
     Liveness; the slot-to-log reduction (argued in :mod:`model.consensus`, not
-    mechanised); rollback *within* a non-zero budget in the parametric model (the budget's
-    arithmetic is :mod:`proofs.quorum`; the finite BMC covers small instances).
+    mechanised; in particular the Multi-Paxos form of the mute rule, a rejoining replica
+    learning every slot below its vote ceiling before it promises again); the detection
+    itself (that every rollback or edit of the store is refused at boot is the store's
+    design, HMAC and NVRAM, not modelled here); undetected rollback *within* a non-zero
+    budget in the parametric model (the budget's arithmetic is :mod:`proofs.quorum`).
 """
 
 from __future__ import annotations
@@ -40,7 +59,15 @@ from typing import Any, Final, Literal, TypeAlias
 
 import z3
 
-from model.consensus import CONSENSUS_VARIANTS, I2_NAME, Action, ConsensusConfig, UnknownVariant
+from model.consensus import (
+    CONSENSUS_VARIANTS,
+    I2_NAME,
+    UNAUTHENTICATED,
+    UNDETECTED_ROLLBACK,
+    Action,
+    ConsensusConfig,
+    UnknownVariant,
+)
 from proofs.report import BmcResult, Obligation, Outline, Reachability, State, Trace
 
 #: The name every report uses for the property.
@@ -254,6 +281,7 @@ RELATIONS: Final[dict[str, tuple[Any, ...]]] = {
     "proposal": (Round, Value),  # 2a: the leader of R proposed V
     "vote": (Node, Round, Value),  # 2b: N voted V in R (the message, never lost)
     "up": (Node,),  # N is running
+    "mute": (Node,),  # N voted, then forgot its votes (amnesia): no 1b, no 2b any more
 }
 
 # Bound variables, Ivy-style capitals.
@@ -395,6 +423,7 @@ r = z3.Const("r", Round)
 q = z3.Const("q", Quorum)
 v = z3.Const("v", Value)
 maxr = z3.Const("maxr", Round)
+rto = z3.Const("rto", Round)
 
 
 # [actions-start]
@@ -404,8 +433,8 @@ def send_1a() -> Step:
 
 
 def join_round() -> Step:
-    """join_round(n, r): n, up, answers the 1a of r it has not left; reports its highest
-    vote below r (maxr = none if it has none) and leaves every round below r."""
+    """join_round(n, r): n, up and not mute, answers the 1a of r it has not left; reports
+    its highest vote below r (maxr = none if it has none) and leaves every round below r."""
     s = PRE
     no_vote_below = z3.ForAll([R, V], z3.Not(z3.And(lt(R, r), s.voted(n, R, V))))
     highest = z3.And(
@@ -418,6 +447,7 @@ def join_round() -> Step:
         (
             r != none,
             s.up(n),
+            z3.Not(s.mute(n)),
             s.one_a(r),
             z3.Not(s.left_rnd(n, r)),
             z3.Or(z3.And(maxr == none, no_vote_below), highest),
@@ -459,7 +489,7 @@ def propose() -> Step:
 
 
 def cast_vote() -> Step:
-    """cast_vote(n, r, v): n, up and not past r, votes for the proposal of r; it persists
+    """cast_vote(n, r, v): n, up, not mute and not past r, votes for the proposal of r; it persists
     the vote and leaves every round below r (accepting r promises not to go below it)."""
     s = PRE
 
@@ -467,7 +497,7 @@ def cast_vote() -> Step:
         return z3.And(a == n, b == r, c == v)
 
     return Step(
-        (r != none, s.up(n), z3.Not(s.left_rnd(n, r)), s.proposal(r, v)),
+        (r != none, s.up(n), z3.Not(s.mute(n)), z3.Not(s.left_rnd(n, r)), s.proposal(r, v)),
         {
             "vote": _add("vote", here),
             "voted": _add("voted", here),
@@ -490,8 +520,25 @@ def restart(variant: str | None) -> Step:
     return Step((z3.Not(PRE.up(n)),), updates)
 
 
+def amnesia(mute_rule: bool = True) -> Step:
+    """amnesia(n): n's store was rolled back or edited, n detected it at boot and rejoins.
+    Its votes are forgotten (``voted(n, ·, ·)`` cleared); its promise stays (HSM-held:
+    ``left_rnd`` unchanged); if it ever voted in the slot (HSM: its vote ceiling, i.e. it
+    sent a 2b) it becomes mute. Enabled at any time (no budget). Without ``mute_rule``
+    (the test that shows the rule is necessary) it only forgets."""
+    updates: dict[str, Callable[..., Expr]] = {
+        "voted": lambda a, b, c: z3.And(PRE.voted(a, b, c), a != n)
+    }
+    if mute_rule:
+        updates["mute"] = lambda a: z3.Or(
+            PRE.mute(a), z3.And(a == n, z3.Exists([R, V], PRE.vote(n, R, V)))
+        )
+    return Step((), updates)
+
+
 def rollback() -> Step:
-    """rollback(n) (``rollback-beyond-budget``): n's disk is replaced by an earlier image.
+    """rollback(n) (``rollback-undetected``, ``rollback-beyond-budget``): n's disk is
+    replaced by an earlier image, undetected (no budget in this model).
 
     Durable state only grows (promises rise, votes accumulate), so every earlier image is
     below the current one: the action may drop any of n's promises and remembered votes.
@@ -510,11 +557,47 @@ def rollback() -> Step:
     )
 
 
+def edit_promise() -> Step:
+    """edit_promise(n) (``unauthenticated-ballots``): n's stored promise is set to any
+    ballot, undetected: ``left_rnd(n, ·)`` becomes any down-closed set of rounds (the
+    rounds below the new promise); the other nodes' promises are unchanged."""
+    post, pre = POST.left_rnd, PRE.left_rnd
+    others = z3.ForAll([N, R], z3.Implies(n != N, post(N, R) == pre(N, R)))
+    down = z3.ForAll([R1, R2], z3.Implies(z3.And(le(R1, R2), post(n, R2)), post(n, R1)))
+    return Step((), havoc=frozenset({"left_rnd"}), extra=(others, down))
+
+
+def edit_vote() -> Step:
+    """edit_vote(n, r, v, rto) (``unauthenticated-ballots``): n's stored vote for v in r is
+    moved to round rto, undetected (the value is sealed, the ballot is not)."""
+
+    def moved(a: Expr, b: Expr, c: Expr) -> Expr:
+        kept = z3.And(PRE.voted(a, b, c), z3.Not(z3.And(a == n, b == r, c == v)))
+        return z3.Or(kept, z3.And(a == n, b == rto, c == v))
+
+    return Step((rto != none, PRE.voted(n, r, v)), {"voted": moved})
+
+
+def delete_vote() -> Step:
+    """delete_vote(n, r, v) (``unauthenticated-ballots``): n's stored vote row for v in r
+    is deleted, undetected."""
+    return Step(
+        (PRE.voted(n, r, v),),
+        {
+            "voted": lambda a, b, c: z3.And(
+                PRE.voted(a, b, c), z3.Not(z3.And(a == n, b == r, c == v))
+            )
+        },
+    )
+
+
 # [actions-end]
 
 
-def actions(variant: str | None) -> dict[str, Step]:
-    """The actions of ``variant``, by name."""
+def actions(variant: str | None, mute_rule: bool = True) -> dict[str, Step]:
+    """The actions of ``variant``, by name: the protocol's, crash and restart, and the
+    disk actions (``amnesia`` where tampering is detected, ``rollback`` where it is not,
+    the three edits under ``unauthenticated-ballots``)."""
     out = {
         "send_1a": send_1a(),
         "join_round": join_round(),
@@ -523,8 +606,14 @@ def actions(variant: str | None) -> dict[str, Step]:
         "crash": crash(),
         "restart": restart(variant),
     }
-    if variant == "rollback-beyond-budget":
+    if variant in UNDETECTED_ROLLBACK:
         out["rollback"] = rollback()
+    else:
+        out["amnesia"] = amnesia(mute_rule)
+    if variant == UNAUTHENTICATED:
+        out["edit_promise"] = edit_promise()
+        out["edit_vote"] = edit_vote()
+        out["delete_vote"] = delete_vote()
     return out
 
 
@@ -542,8 +631,14 @@ INVARIANT: Final[tuple[tuple[str, Callable[[Vocabulary], Expr]], ...]] = (
         lambda s: z3.ForAll([N, R, V], z3.Implies(s.vote(N, R, V), s.proposal(R, V))),
     ),
     (
-        "a node remembers its votes",
-        lambda s: z3.ForAll([N, R, V], s.vote(N, R, V) == s.voted(N, R, V)),
+        "a stored vote was cast",
+        lambda s: z3.ForAll([N, R, V], z3.Implies(s.voted(N, R, V), s.vote(N, R, V))),
+    ),
+    (
+        "a node that is not mute remembers its votes",
+        lambda s: z3.ForAll(
+            [N, R, V], z3.Implies(z3.And(z3.Not(s.mute(N)), s.vote(N, R, V)), s.voted(N, R, V))
+        ),
     ),
     ("no vote in round none", lambda s: z3.ForAll([N, V], z3.Not(s.vote(N, none, V)))),
     (
@@ -622,10 +717,10 @@ def chosen_twice(s: Vocabulary) -> Expr:
     )
 
 
-def _vcs(variant: str | None) -> list[tuple[str, Expr, Vocabulary]]:
+def _vcs(variant: str | None, mute_rule: bool = True) -> list[tuple[str, Expr, Vocabulary]]:
     ax = [formula for _, formula in axioms(variant)]
     vcs = [("IndInit", z3.And(*ax, init(PRE), z3.Not(invariant(PRE))), PRE)]
-    for name, step in actions(variant).items():
+    for name, step in actions(variant, mute_rule).items():
         post = step.post()
         vc = z3.And(*ax, invariant(PRE), *step.guard, *step.extra, z3.Not(invariant(post)))
         vcs.append((f"IndNext[{name}]", vc, post))
@@ -633,7 +728,7 @@ def _vcs(variant: str | None) -> list[tuple[str, Expr, Vocabulary]]:
     return vcs
 
 
-def verification_conditions(variant: str | None) -> list[tuple[str, Expr]]:
+def verification_conditions(variant: str | None, mute_rule: bool = True) -> list[tuple[str, Expr]]:
     """The VCs of ``variant`` by obligation name: each is *unsatisfiable* iff it holds.
 
     ``IndNext[a]`` is ``Inv ∧ guard_a ∧ ¬Inv′`` with each relation the action defines
@@ -641,7 +736,7 @@ def verification_conditions(variant: str | None) -> list[tuple[str, Expr]]:
     ``∀X. rel′(X) ↔ …``; only havocked relations stay primed). The axioms are part of every
     VC, so the fragment check sees them too.
     """
-    return [(name, vc) for name, vc, _ in _vcs(variant)]
+    return [(name, vc) for name, vc, _ in _vcs(variant, mute_rule)]
 
 
 #: The largest number of tuples a counterexample summary evaluates per relation.
@@ -677,15 +772,17 @@ def _breakable(solver: z3.Solver, conjunct: Expr) -> bool:
     return bool(answer == z3.sat)
 
 
-def prove_inductive(variant: str | None) -> tuple[list[Obligation], list[FragmentReport]]:
+def prove_inductive(
+    variant: str | None, mute_rule: bool = True
+) -> tuple[list[Obligation], list[FragmentReport]]:
     """prove_inductive: ``IndInit``, ``IndNext[a]`` per action, ``IndProp`` of ``variant``,
     each in its own ``push``/``pop`` frame with a timeout (``TIMEOUT_MS``), and the fragment
-    check of every VC."""
+    check of every VC. ``mute_rule=False`` drops the rejoin rule's mute (a test's model)."""
     solver = z3.Solver()
     solver.set("timeout", TIMEOUT_MS)
     obligations: list[Obligation] = []
     fragments: list[FragmentReport] = []
-    for name, vc, post in _vcs(variant):
+    for name, vc, post in _vcs(variant, mute_rule):
         fragments.append(check_fragment(name, vc))
         started = time.perf_counter()
         solver.push()
@@ -729,44 +826,50 @@ def prove_inductive(variant: str | None) -> tuple[list[Obligation], list[Fragmen
 
 @dataclass(frozen=True)
 class Instance:
-    """Instance: the finite configuration the BMC unrolls.
+    """Instance: the finite configuration the BMC unrolls: ``n`` replicas, quorums of
+    ``q``, ballots ``1..ballots``, ``values`` and the variant (``None``: the safe fleet).
 
     ``values`` must be sorted (the model breaks ties between votes by value order);
-    ``rollback_limit`` is how many distinct replicas may be rolled back.
+    ``mute_rule=False`` drops the rejoin rule's mute (only to show it is necessary).
     """
 
     n: int
     q: int
     ballots: int
     values: tuple[str, ...] = ("a", "b")
-    rollback_limit: int = 0
-    forget: bool = False
+    variant: str | None = None
+    mute_rule: bool = True
 
     @staticmethod
     def of(
         config: ConsensusConfig, ballots: int = 3, values: tuple[str, ...] = ("a", "b")
     ) -> Instance:
         return Instance(
-            config.n,
-            config.q,
-            ballots,
-            tuple(sorted(values)),
-            config.rollback_limit,
-            config.variant == "forget-promise-on-restart",
+            config.n, config.q, ballots, tuple(sorted(values)), config.variant, config.mute_rule
         )
 
     @property
     def config(self) -> ConsensusConfig:
-        variant = (
-            "minority-quorum"
-            if 2 * self.q <= self.n
-            else "forget-promise-on-restart"
-            if self.forget
-            else "rollback-beyond-budget"
-            if self.rollback_limit > max(0, 2 * self.q - self.n - 1)
-            else None
-        )
-        return ConsensusConfig(self.n, self.q, variant)
+        return ConsensusConfig(self.n, self.q, self.variant, self.mute_rule)
+
+    @property
+    def forget(self) -> bool:
+        return self.variant == "forget-promise-on-restart"
+
+    @property
+    def amnesia(self) -> bool:
+        """Whether tampering is detected (``amnesia`` is an action)."""
+        return self.config.detects_tampering
+
+    @property
+    def edits(self) -> bool:
+        """Whether the undetected edits are actions (``unauthenticated-ballots``)."""
+        return self.config.edits_undetected
+
+    @property
+    def rollback_limit(self) -> int | None:
+        """How many distinct replicas an undetected rollback may hit (``None``: any)."""
+        return self.config.rollback_limit
 
     @property
     def replicas(self) -> range:
@@ -806,11 +909,12 @@ class Instance:
         ]
         out += [(f"up[r{i}]", False) for i in self.replicas]
         out += [(f"rolled[r{i}]", False) for i in self.replicas]
+        out += [(f"mute[r{i}]", False) for i in self.replicas]
         return out
 
     def ground_actions(self) -> list[Action]:
-        """The ground actions in a fixed order (rollback's target image is chosen per
-        step, so its action carries no image)."""
+        """The ground actions in a fixed order, those of :func:`model.consensus.ground_actions`
+        (rollback's target image is chosen per step, so its action carries no image)."""
         config_quorums = [frozenset(c) for c in combinations(self.replicas, self.q)]
         out = [Action("send_1a", ballot=b) for b in self.ballot_range]
         out += [
@@ -830,8 +934,23 @@ class Instance:
         ]
         out += [Action("crash", replica=i) for i in self.replicas]
         out += [Action("restart", replica=i) for i in self.replicas]
-        if self.rollback_limit > 0:
+        if self.amnesia:
+            out += [Action("amnesia", replica=i) for i in self.replicas]
+        if self.rollback_limit != 0:
             out += [Action("rollback", replica=i) for i in self.replicas]
+        if self.edits:
+            for i in self.replicas:
+                out += [
+                    Action("edit_promise", replica=i, ballot=p) for p in range(self.ballots + 1)
+                ]
+                for b in self.ballot_range:
+                    for x in self.values:
+                        out += [
+                            Action("edit_vote", replica=i, ballot=b, value=x, to=t)
+                            for t in self.ballot_range
+                            if t != b
+                        ]
+                        out.append(Action("delete_vote", replica=i, ballot=b, value=x))
         return out
 
 
@@ -897,7 +1016,12 @@ def action_parts(
     if action.name == "send_1a" and b is not None:
         new[f"one_a[b{b}]"] = z3.BoolVal(True)
     elif action.name == "join" and i is not None and b is not None:
-        guard += [pre[f"up[r{i}]"], pre[f"one_a[b{b}]"], pre[f"promised[r{i}]"] < b]
+        guard += [
+            pre[f"up[r{i}]"],
+            z3.Not(pre[f"mute[r{i}]"]),
+            pre[f"one_a[b{b}]"],
+            pre[f"promised[r{i}]"] < b,
+        ]
         # The highest vote below b (ties by value order, as the model's max()).
         for k in range(1, b):
             for xi, val in enumerate(inst.values):
@@ -926,7 +1050,12 @@ def action_parts(
         guard.append(z3.Or(*options))
         new[f"two_a[b{b},{x}]"] = z3.BoolVal(True)
     elif action.name == "vote" and i is not None and b is not None and x is not None:
-        guard += [pre[f"up[r{i}]"], pre[f"two_a[b{b},{x}]"], pre[f"promised[r{i}]"] <= b]
+        guard += [
+            pre[f"up[r{i}]"],
+            z3.Not(pre[f"mute[r{i}]"]),
+            pre[f"two_a[b{b},{x}]"],
+            pre[f"promised[r{i}]"] <= b,
+        ]
         new[f"promised[r{i}]"] = z3.IntVal(b)
         new[f"voted[r{i},b{b},{x}]"] = z3.BoolVal(True)
         new[f"two_b[r{i},b{b},{x}]"] = z3.BoolVal(True)
@@ -938,12 +1067,32 @@ def action_parts(
         new[f"up[r{i}]"] = z3.BoolVal(True)
         if inst.forget:
             new[f"promised[r{i}]"] = z3.IntVal(0)
+    elif action.name == "amnesia" and i is not None:
+        for name in durable_names(inst, i)[1:]:
+            new[name] = z3.BoolVal(False)
+        if inst.mute_rule:
+            sent = [pre[f"two_b[r{i},b{k},{w}]"] for k in inst.ballot_range for w in inst.values]
+            new[f"mute[r{i}]"] = z3.Or(pre[f"mute[r{i}]"], *sent)
     elif action.name == "rollback" and i is not None and image is not None:
         for name in durable_names(inst, i):
             new[name] = image[name]
         new[f"rolled[r{i}]"] = z3.BoolVal(True)
-        rolled = [new.get(f"rolled[r{j}]", pre[f"rolled[r{j}]"]) for j in inst.replicas]
-        guard.append(z3.Sum(*(z3.If(t, 1, 0) for t in rolled)) <= inst.rollback_limit)
+        if inst.rollback_limit is not None:
+            rolled = [new.get(f"rolled[r{j}]", pre[f"rolled[r{j}]"]) for j in inst.replicas]
+            guard.append(z3.Sum(*(z3.If(t, 1, 0) for t in rolled)) <= inst.rollback_limit)
+    elif action.name == "edit_promise" and i is not None and b is not None:
+        guard.append(pre[f"promised[r{i}]"] != b)
+        new[f"promised[r{i}]"] = z3.IntVal(b)
+    elif action.name == "edit_vote" and i is not None and b is not None and x is not None:
+        to = action.to
+        if to is None or to == b:
+            raise ValueError(f"malformed action {action}")
+        guard.append(pre[f"voted[r{i},b{b},{x}]"])
+        new[f"voted[r{i},b{b},{x}]"] = z3.BoolVal(False)
+        new[f"voted[r{i},b{to},{x}]"] = z3.BoolVal(True)
+    elif action.name == "delete_vote" and i is not None and b is not None and x is not None:
+        guard.append(pre[f"voted[r{i},b{b},{x}]"])
+        new[f"voted[r{i},b{b},{x}]"] = z3.BoolVal(False)
     else:
         raise ValueError(f"malformed action {action}")
     return guard, new
@@ -1089,10 +1238,12 @@ class Unrolling:
 def columns(inst: Instance, states: list[State]) -> list[State]:
     """The readable projection of finite states, for traces: ``promised[r]``,
     ``vote[r,b]`` and ``2a[b]`` and ``chosen[b]`` as value numbers (0 none, 1 the first
-    value, 2 the second …), and ``up[r]`` / ``rolled[r]`` when the trace uses them."""
+    value, 2 the second …), and ``up[r]`` / ``rolled[r]`` / ``mute[r]`` when the trace
+    uses them."""
     number = {x: k + 1 for k, x in enumerate(inst.values)}
     show_up = any(not s[f"up[r{i}]"] for s in states for i in inst.replicas)
     show_rolled = any(s[f"rolled[r{i}]"] for s in states for i in inst.replicas)
+    show_mute = any(s[f"mute[r{i}]"] for s in states for i in inst.replicas)
 
     def pick(s: State, template: str) -> int:
         """The number of the first value ``x`` with ``s[template.format(x=x)]`` true."""
@@ -1119,15 +1270,31 @@ def columns(inst: Instance, states: list[State]) -> list[State]:
         if show_rolled:
             for i in inst.replicas:
                 row[f"rolled[r{i}]"] = s[f"rolled[r{i}]"]
+        if show_mute:
+            for i in inst.replicas:
+                row[f"mute[r{i}]"] = s[f"mute[r{i}]"]
         out.append(row)
     return out
+
+
+def disk_adversary(inst: Instance) -> str:
+    """What the operator's disk actions are on ``inst``, in one phrase."""
+    if inst.rollback_limit is None:
+        return "undetected rollback, any replica, any number of times"
+    if inst.rollback_limit > 0:
+        return f"undetected rollback on at most {inst.rollback_limit} replica(s)"
+    rule = "" if inst.mute_rule else " WITHOUT the mute rule"
+    detected = f"detected tampering -> amnesia{rule}, unbounded"
+    if inst.edits:
+        return f"{detected}; undetected edit_vote, edit_promise, delete_vote, unbounded"
+    return detected
 
 
 def _legend(inst: Instance) -> str:
     values = ", ".join(f"{k + 1} = {x}" for k, x in enumerate(inst.values))
     return (
-        f"n = {inst.n}, q = {inst.q}, ballots 1..{inst.ballots}, rollback on at most "
-        f"{inst.rollback_limit} replica(s); values: 0 = none, {values}"
+        f"n = {inst.n}, q = {inst.q}, ballots 1..{inst.ballots}, disk: "
+        f"{disk_adversary(inst)}; values: 0 = none, {values}"
     )
 
 
@@ -1159,6 +1326,41 @@ def sanity(inst: Instance, max_depth: int, unrolling: Unrolling | None = None) -
     return Reachability("a value is chosen", witness is not None, max_depth, seconds, witness)
 
 
+def forgot_a_chosen_vote(inst: Instance, s: Fin) -> Expr:
+    """Some replica voted for a value that is chosen, then went through ``amnesia``: it
+    remembers no vote and is mute."""
+    cases = []
+    for i in inst.replicas:
+        forgot = [z3.Not(s[name]) for name in durable_names(inst, i)[1:]]
+        for b in inst.ballot_range:
+            for x in inst.values:
+                cases.append(
+                    z3.And(
+                        s[f"mute[r{i}]"],
+                        s[f"two_b[r{i},b{b},{x}]"],
+                        chosen_at(inst, s, b, x),
+                        *forgot,
+                    )
+                )
+    return z3.Or(*cases)
+
+
+def sanity_amnesia(
+    inst: Instance, max_depth: int, unrolling: Unrolling | None = None
+) -> Reachability:
+    """sanity_amnesia: ``amnesia`` is reachable where it matters: a replica that voted for
+    the chosen value forgets it and is mute (the proof is not vacuous about the disk)."""
+    machine = Unrolling(inst) if unrolling is None else unrolling
+    started = time.perf_counter()
+    found = machine.shortest(forgot_a_chosen_vote, max_depth)
+    seconds = time.perf_counter() - started
+    witness = None
+    if found is not None:
+        witness = Trace(columns(inst, found[0]), found[1], None, note=_legend(inst))
+    name = "a voter of the chosen value forgets it (amnesia, mute)"
+    return Reachability(name, witness is not None, max_depth, seconds, witness)
+
+
 # =======================================================================================
 # Part 4. The whole check
 
@@ -1167,9 +1369,10 @@ Verdict = Literal["holds", "violated", "unproved"]
 #: The finite instance of each variant, and the BMC bound.
 INSTANCES: Final[dict[str | None, Instance]] = {
     None: Instance(3, 2, 3),
-    "minority-quorum": Instance(3, 1, 2),
-    "forget-promise-on-restart": Instance(3, 2, 2, forget=True),
-    "rollback-beyond-budget": Instance(3, 2, 2, rollback_limit=1),
+    **{
+        variant: Instance(3, 1 if variant == "minority-quorum" else 2, 2, variant=variant)
+        for variant in CONSENSUS_VARIANTS
+    },
 }
 #: The BMC bound on the safe instance; the variants' bound is their trace length + 2.
 SAFE_DEPTH: Final = 10
@@ -1250,20 +1453,32 @@ class I2Report:
                 "ballots": inst.ballots,
                 "values": list(inst.values),
                 "rollback_limit": inst.rollback_limit,
+                "mute_rule": inst.mute_rule,
+                "disk": disk_adversary(inst),
             },
             "bmc": self.bmc.to_json(),
             "sanity": [r.to_json() for r in self.sanity],
         }
 
 
-def outline(variant: str | None, fragments: Sequence[FragmentReport] = ()) -> Outline:
+def outline(
+    variant: str | None, fragments: Sequence[FragmentReport] = (), mute_rule: bool = True
+) -> Outline:
     """What the proof assumes, the actions, the conjuncts of Inv and the fragment verdict."""
     assumptions = [f"axiom: {name}" for name, _ in axioms(variant)]
     if variant == "minority-quorum":
         assumptions.append("(quorum intersection NOT assumed: minority quorums)")
     assumptions.append("sorts: node, quorum, round, value (uninterpreted, any size)")
     assumptions.append("Init: no messages, no promises, no votes, every node up")
-    assumptions.append(f"actions: {', '.join(actions(variant))}")
+    assumptions.append(f"actions: {', '.join(actions(variant, mute_rule))}")
+    if variant in UNDETECTED_ROLLBACK:
+        assumptions.append("disk: undetected rollback, unbounded (no amnesia)")
+    else:
+        rule = "votes forgotten, promise kept (HSM)" + (
+            ", a node that had voted is mute" if mute_rule else " (NO mute rule)"
+        )
+        extra = "; undetected edits of ballots, promise, vote rows" if variant else ""
+        assumptions.append(f"disk: detected tampering -> amnesia, unbounded: {rule}{extra}")
     if fragments:
         ok = sum(1 for f in fragments if f.ok)
         edges = sorted({edge for f in fragments for edge in f.graph})
@@ -1277,24 +1492,39 @@ def outline(variant: str | None, fragments: Sequence[FragmentReport] = ()) -> Ou
     return Outline(assumptions, [name for name, _ in INVARIANT])
 
 
-def check_i2(variant: str | None = None, max_depth: int | None = None) -> I2Report:
+def check_i2(
+    variant: str | None = None, max_depth: int | None = None, *, mute_rule: bool = True
+) -> I2Report:
     """check_i2: prove I2 ``quorum-safety`` (one slot) for ``variant`` or find its shortest
     violation. ``variant`` is ``None`` (the safe fleet) or one of ``CONSENSUS_VARIANTS``.
 
     Runs the fragment check and the obligations of the parametric model, then the BMC
-    and the sanity query on the variant's finite instance (``INSTANCES``), depth
+    and the sanity queries on the variant's finite instance (``INSTANCES``), depth
     ``max_depth`` (default ``SAFE_DEPTH`` for the safe fleet, ``VARIANT_DEPTH`` else).
+    ``mute_rule=False`` checks the safe fleet without the rejoin rule's mute, on the
+    safe instance with ballots 1..2 (it must be violated: the rule is necessary).
     """
     if variant is not None and variant not in CONSENSUS_VARIANTS:
         raise UnknownVariant(variant)
-    obligations, fragments = prove_inductive(variant)
+    obligations, fragments = prove_inductive(variant, mute_rule)
     inst = INSTANCES[variant]
-    depth = max_depth if max_depth is not None else SAFE_DEPTH if variant is None else VARIANT_DEPTH
+    if not mute_rule:
+        inst = Instance(inst.n, inst.q, 2, inst.values, variant, mute_rule=False)
+    safe = variant is None and mute_rule
+    depth = max_depth if max_depth is not None else SAFE_DEPTH if safe else VARIANT_DEPTH
     machine = Unrolling(inst)
     checked = bmc(inst, depth, machine)
     queries = [sanity(inst, depth, machine)]
+    if inst.amnesia and inst.mute_rule:
+        queries.append(sanity_amnesia(inst, depth, machine))
     return I2Report(
-        variant, inst, outline(variant, fragments), fragments, obligations, checked, queries
+        variant,
+        inst,
+        outline(variant, fragments, mute_rule),
+        fragments,
+        obligations,
+        checked,
+        queries,
     )
 
 

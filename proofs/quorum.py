@@ -13,6 +13,13 @@ rolled-back set.
   symbolic, that ``2q > n + r`` suffices (``|A ∩ B| >= |A| + |B| - n``) and that any
   ``(n, q, r)`` with ``2q <= n + r`` has a counterexample.
 - :func:`rollback_budget` is the largest tolerated ``r``: ``max(0, 2q - n - 1)``.
+
+Since issue 14 the safe fleet does not rely on this budget: the operator owns every disk,
+and every rollback (or edit) of a store is *detected* at boot and the replica rejoins
+(``amnesia`` in :mod:`model.consensus`, proved for any number of them by
+``proofs.paxos_i2``). The budget is what an *undetected* rollback could be tolerated on:
+it survives as the variant ``rollback-beyond-budget`` (one replica past it, the bounded
+case of ``rollback-undetected``), and this module proves that it is exact.
 """
 
 from __future__ import annotations
@@ -43,8 +50,9 @@ def validate(n: int, q: int, r: int = 0) -> None:
 
 
 def rollback_budget(n: int, q: int) -> int:
-    """rollback_budget: how many replicas may be rolled back with quorums of ``q`` of ``n``:
-    ``max(0, 2q - n - 1)`` (two quorums share at least ``2q - n`` replicas)."""
+    """rollback_budget: how many replicas may be rolled back, *undetected*, with quorums of
+    ``q`` of ``n``: ``max(0, 2q - n - 1)`` (two quorums share at least ``2q - n``
+    replicas). The safe fleet detects rollbacks and does not need it."""
     validate(n, q)
     return max(0, 2 * q - n - 1)
 

@@ -1,8 +1,10 @@
 """Tests of proofs.paxos_i2 and proofs.quorum: I2 ``quorum-safety``.
 
-The parametric EPR proof on the safe fleet, the decidable-fragment checker, each consensus
-variant's failing obligation and pinned shortest trace (replayed on the Python model), the
-finite Z3 encoding of every action against model.consensus on concrete states, and the
+The parametric EPR proof on the safe fleet (with the operator's unbounded disk actions:
+``amnesia`` and the rejoin rule), the decidable-fragment checker, each consensus variant's
+failing obligation and pinned shortest trace (replayed on the Python model), the safe
+fleet without the rejoin rule's mute (violated: the rule is necessary), the finite Z3
+encoding of every action against model.consensus on concrete states, and the
 configured-fleet quorum check against the closed form ``2q > n + r``."""
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def test_safe_fleet_holds() -> None:
         "IndNext[cast_vote]",
         "IndNext[crash]",
         "IndNext[restart]",
+        "IndNext[amnesia]",
         "IndProp",
     ]
     assert all(o.status == "PASS" for o in result.obligations), result.render()
@@ -79,13 +82,28 @@ def test_safe_fleet_holds() -> None:
     assert not result.bmc.violated
     assert result.bmc.depth == 10
     assert result.verdict == "holds"
-    (query,) = result.sanity
+    query, forgetting = result.sanity
     assert query.reachable
     assert query.witness is not None
     assert query.witness.length == 6  # 1a, two joins, propose, two votes
+    # Not vacuous about the disk: a voter of the chosen value goes through amnesia.
+    assert forgetting.reachable
+    assert forgetting.witness is not None
+    assert forgetting.witness.length == 7  # the same six steps and one amnesia
+    assert sum(a.startswith("amnesia(") for a in forgetting.witness.actions) == 1
+    assert any(forgetting.witness.states[-1][f"mute[r{i}]"] for i in range(3))
     text = result.render()
     assert "verdict: I2 quorum-safety holds" in text
-    assert "decidable fragment: 8/8 VCs in EPR" in text
+    assert "decidable fragment: 9/9 VCs in EPR" in text
+    assert "disk: detected tampering -> amnesia, unbounded" in text
+
+
+def test_inv_has_the_amnesia_conjuncts() -> None:
+    """``amnesia`` weakens "a node remembers its votes" into two conjuncts."""
+    names = [name for name, _ in INVARIANT]
+    assert "a stored vote was cast" in names
+    assert "a node that is not mute remembers its votes" in names
+    assert "a node remembers its votes" not in names
 
 
 def test_alternation_graph_is_the_papers() -> None:
@@ -150,13 +168,24 @@ FAILING = {
     "minority-quorum": {"IndNext[propose]", "IndProp"},
     "forget-promise-on-restart": {"IndNext[restart]"},
     "rollback-beyond-budget": {"IndNext[rollback]"},
+    "rollback-undetected": {"IndNext[rollback]"},
+    "unauthenticated-ballots": {
+        "IndNext[edit_promise]",
+        "IndNext[edit_vote]",
+        "IndNext[delete_vote]",
+    },
 }
-#: The shortest violation on each variant's finite instance.
+#: The shortest violation on each variant's finite instance (n = 3, ballots 1..2). 13 is
+#: also a lower bound for any one-fault run: two ballots, each a 1a, two 1b, a 2a and
+#: two 2b, and the fault.
 SHORTEST = {
     "minority-quorum": 8,
     "forget-promise-on-restart": 14,
     "rollback-beyond-budget": 13,
+    "rollback-undetected": 13,
+    "unauthenticated-ballots": 13,
 }
+EDITS = ("edit_promise(", "edit_vote(", "delete_vote(")
 
 
 @pytest.mark.parametrize("variant", CONSENSUS_VARIANTS)
@@ -174,10 +203,62 @@ def test_variant_is_violated_with_shortest_trace(variant: str) -> None:
     assert "VIOLATED" in result.render()
     if variant == "forget-promise-on-restart":
         assert any(a.startswith("restart") for a in trace.actions)
-    if variant == "rollback-beyond-budget":
+    if variant in ("rollback-beyond-budget", "rollback-undetected"):
         assert sum(a.startswith("rollback") for a in trace.actions) == 1
+        assert not any(a.startswith("amnesia") for a in trace.actions)
+    if variant == "unauthenticated-ballots":
+        assert sum(a.startswith(EDITS) for a in trace.actions) == 1
+        assert not any(a.startswith("rollback") for a in trace.actions)
     failing = [o for o in result.obligations if o.status == "FAIL"]
     assert all(o.counterexample is not None for o in failing)
+    # The BMC's run is a run of model.consensus that breaks I2 there too.
+    final = replay(result.instance, trace.actions)
+    assert model_check_i2(final, result.instance.config)
+
+
+def replay(inst: Instance, labels: list[str]) -> ConsensusState:
+    """Run the BMC's action labels on model.consensus; every step must be enabled."""
+    config = inst.config
+    state = initial(config)
+    seen = [state]
+    for label in labels:
+        name, _, rest = label.partition("(")
+        args = rest.rstrip(")").split(",")
+        if name == "rollback":  # rollback(rK,to sJ): the image the replica had at step J
+            replica, step = int(args[0][1:]), int(args[1][len("to s") :])
+            action = Action(name, replica=replica, image=seen[step].replica(replica).durable)
+        else:
+            action = next(
+                a
+                for a in ground_actions(state, config, inst.ballot_range, inst.values)
+                if a.label == label
+            )
+        after = apply(state, config, action)
+        assert after is not None, f"{label} is disabled on the model"
+        state = after
+        seen.append(state)
+    return state
+
+
+def test_the_safe_fleet_without_the_mute_rule_is_violated() -> None:
+    """The rejoin rule is necessary: with ``amnesia`` clearing the votes but the replica
+    still answering in the slot, the proof fails at ``IndNext[amnesia]`` and the BMC finds
+    a shortest run (pinned, 13) in which the forgetful replica reports no vote."""
+    result = check_i2(None, mute_rule=False)
+    assert result.verdict == "violated"
+    failing = [o for o in result.obligations if o.status == "FAIL"]
+    assert [o.name for o in failing] == ["IndNext[amnesia]"]
+    assert failing[0].broken == ("a node that is not mute remembers its votes",)
+    trace = result.trace
+    assert trace is not None
+    assert trace.length == 13
+    assert sum(a.startswith("amnesia(") for a in trace.actions) == 1
+    assert "WITHOUT the mute rule" in result.render()
+    final = replay(result.instance, trace.actions)
+    assert model_check_i2(final, result.instance.config)
+    # The same run is not a run of the safe model: amnesia makes that replica mute.
+    with pytest.raises(AssertionError, match="disabled on the model"):
+        replay(INSTANCES[None], trace.actions)
 
 
 def test_minority_trace_is_the_shortest_on_the_model_too() -> None:
@@ -202,7 +283,11 @@ def test_which_conjuncts_break() -> None:
         if o.status == "FAIL" and o.name.startswith("IndNext")
     }
     assert "a promise is kept" in broken["IndNext[restart]"]
-    assert "a node remembers its votes" in broken["IndNext[rollback]"]
+    assert "a node that is not mute remembers its votes" in broken["IndNext[rollback]"]
+    assert "a promise is kept" in broken["IndNext[rollback]"]
+    assert "a promise is kept" in broken["IndNext[edit_promise]"]
+    assert "a stored vote was cast" in broken["IndNext[edit_vote]"]
+    assert broken["IndNext[delete_vote]"] == {"a node that is not mute remembers its votes"}
     names = {name for name, _ in INVARIANT}
     assert all(b <= names for b in broken.values())
 
@@ -248,6 +333,7 @@ def concrete(inst: Instance, state: ConsensusState) -> State:
             out[f"voted[r{i},b{b},{x}]"] = True
         out[f"up[r{i}]"] = replica.up
         out[f"rolled[r{i}]"] = i in state.rolled_back
+        out[f"mute[r{i}]"] = replica.mute
     return out
 
 
@@ -279,23 +365,31 @@ def random_states(config: ConsensusConfig, count: int, seed: int) -> list[Consen
     return out
 
 
+DISK_ACTIONS = ("amnesia", "rollback", "edit_promise", "edit_vote", "delete_vote")
+
 CONFIGS = [
     ConsensusConfig(3, 2),
     ConsensusConfig(3, 1, "minority-quorum"),
     ConsensusConfig(3, 2, "forget-promise-on-restart"),
     ConsensusConfig(3, 2, "rollback-beyond-budget"),
+    ConsensusConfig(3, 2, "rollback-undetected"),
+    ConsensusConfig(3, 2, "unauthenticated-ballots"),
+    ConsensusConfig(3, 2, mute_rule=False),
 ]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.variant or "safe")
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: (c.variant or "safe") + ("" if c.mute_rule else "-no-mute")
+)
 def test_finite_actions_are_the_model(config: ConsensusConfig) -> None:
     inst = Instance.of(config, ballots=2)
     rng = random.Random(7)
     checked = 0
-    for state in random_states(config, 5, seed=len(config.variant or "")):
+    for state in random_states(config, 5, seed=len(config.variant or "") + config.mute_rule):
         pre = concrete(inst, state)
         actions = list(ground_actions(state, config, (1, 2), ("a", "b")))
-        for action in rng.sample(actions, min(16, len(actions))):
+        disk = [a for a in actions if a.name in DISK_ACTIONS]  # every one of them
+        for action in rng.sample(actions, min(16, len(actions))) + disk:
             expected = apply(state, config, action)
             image = None
             if action.name == "rollback" and action.replica is not None:
@@ -336,7 +430,10 @@ def test_model_refuses_minority_quorums() -> None:
     with pytest.raises(ConfigError, match=r"1\.\.n"):
         ConsensusConfig(3, 4)
     assert ConsensusConfig(4, 2, "minority-quorum").rollback_limit == 0
-    assert ConsensusConfig(5, 4).rollback_limit == 2
+    # The safe fleet detects every rollback: no undetected one, whatever the budget.
+    assert ConsensusConfig(5, 4).rollback_limit == 0
+    assert ConsensusConfig(5, 4, "rollback-beyond-budget").rollback_limit == 3
+    assert ConsensusConfig(5, 4, "rollback-undetected").rollback_limit is None
 
 
 # ---------------------------------------------------------------------------------------
