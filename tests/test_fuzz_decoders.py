@@ -252,8 +252,9 @@ def test_every_decoder_is_fuzzed() -> None:
 def test_sqlite_store_rows_that_do_not_decode_are_store_errors(
     column: str, data: st.DataObject
 ) -> None:
-    """A row of the durable store holding bad bytes: ``StoreError`` when the store opens,
-    or, if the bytes decode, the value re-encodes to them."""
+    """A row of the durable store holding bad bytes: ``StoreError`` when the store opens
+    or loads (a row that decodes to another value fails the tag: ``StoreTampered``), or,
+    if it loads, the value re-encodes to them."""
     ctx = context()
     genuine = {
         "meta.promised": ctx.ballots,
@@ -273,11 +274,13 @@ def test_sqlite_store_rows_that_do_not_decode_are_store_errors(
         outcome: str
         try:
             reopened = SqliteReplicaStore(path, Secret(bytes(32)))
+            try:
+                state = reopened.load()  # the rows and the tag are checked here
+            finally:
+                reopened.close()
         except StoreError:
             outcome = "StoreError"
         else:
-            state = reopened.load()
-            reopened.close()
             outcome = ACCEPTED
             if column == "meta.promised":
                 assert encode_ballot(state.promised) == blob

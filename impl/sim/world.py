@@ -43,7 +43,7 @@ from impl.hsm import HsmConfig
 from impl.observe import Observer as PartyObserver
 from impl.observe import observer_or_null
 from impl.ota import ResponseFrame
-from impl.peer_messages import ZERO_BALLOT, AcceptedEntry, DurableState
+from impl.peer_messages import ZERO_BALLOT, AcceptedEntry, Ballot, DurableState
 from impl.replica import Backing, FleetKeys, HsmReplica, NotLeader, provision_fleet, storage_key
 from impl.store import MemoryReplicaStore, ReplicaStore, store_auth_for
 
@@ -478,9 +478,9 @@ class World:
 
     def edit(self, i: int, how: str, pick: int) -> bool:
         """edit: crash ``i``, change its stored state the way the operator can without the
-        HSM's key (the tag stays what it was), restart it. ``how``: ``raise-ballot`` (a
-        stored vote's ballot becomes the promised one), ``delete-vote`` (a vote row goes),
-        ``lower-promise`` (the promise becomes the lowest ballot voted at, or none);
+        HSM's key (the tag stays what it was), restart it. ``how``: ``raise-ballot`` (an
+        older vote's ballot becomes the promised one, or one above it), ``delete-vote`` (a
+        vote row goes), ``lower-promise`` (the promise drops below it);
         ``pick`` chooses the vote. False (nothing done) if there is nothing to edit."""
         image = self.stores[i].image()
         slots = sorted(image.accepted)
@@ -490,16 +490,24 @@ class World:
             return False
         self.replicas[i].crash()
         if how == "raise-ballot":
-            slot = slots[pick % len(slots)]
+            # An older vote raised to the promised ballot (what makes a follower take it
+            # for the leader's), or, if every vote is at it, one raised above it.
+            older = [s for s in slots if image.accepted[s].ballot < image.promised]
+            slot = (older or slots)[pick % len(older or slots)]
             entry = image.accepted[slot]
-            image.accepted[slot] = AcceptedEntry(slot, image.promised, entry.proposal)
-            detail = f"slot {slot}: ballot {entry.ballot} -> {image.promised}"
+            top = image.promised
+            if not older:
+                top = Ballot(top.round + 1, top.replica)
+            image.accepted[slot] = AcceptedEntry(slot, top, entry.proposal)
+            detail = f"slot {slot}: ballot {entry.ballot} -> {top}"
         elif how == "delete-vote":
             slot = slots[pick % len(slots)]
             del image.accepted[slot]
             detail = f"vote in slot {slot} deleted"
         elif how == "lower-promise":
             low = min((e.ballot for e in image.accepted.values()), default=ZERO_BALLOT)
+            if low >= image.promised:
+                low = ZERO_BALLOT
             detail = f"promise {image.promised} -> {low}"
             image.promised = low
         else:
