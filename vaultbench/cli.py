@@ -337,7 +337,11 @@ def run_check(
         fleet_check.check_i2(outcome, variant)
     chosen_quorum = replicas // 2 if variant == "minority-quorum" else quorum
     fleet_check.check_quorum_config(
-        outcome, replicas, chosen_quorum, beyond_budget=variant == "rollback-beyond-budget"
+        outcome,
+        replicas,
+        chosen_quorum,
+        beyond_budget=variant == "rollback-beyond-budget",
+        undetected=variant == "rollback-undetected",
     )
     fleet_check.check_fleet_proofs(outcome, variant)
     # The default fleet runs as before (quorum 0: the majority), so its reproducers stay.

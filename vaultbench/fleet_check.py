@@ -124,17 +124,33 @@ def check_fleet_proofs(outcome: CheckOutcome, variant: str | None) -> None:
 
 
 def check_quorum_config(
-    outcome: CheckOutcome, replicas: int, quorum: int, beyond_budget: bool = False
+    outcome: CheckOutcome,
+    replicas: int,
+    quorum: int,
+    beyond_budget: bool = False,
+    undetected: bool = False,
 ) -> None:
-    """I2 for the configured fleet: the lemma for all sizes, then this n, q and budget r
-    (one rolled-back replica more than the budget when ``beyond_budget``)."""
+    """I2 for the configured fleet: the lemma for all sizes, then this n and q.
+
+    The safe fleet detects a rolled-back or edited store (``docs/disk.rst``), so its
+    quorums need only intersect (``r = 0``). Without detection the operator's rolled-back
+    replicas count against the intersection: one more than the old budget under
+    ``beyond_budget`` (``rollback-beyond-budget``), every replica under ``undetected``
+    (``rollback-undetected``: the operator owns every disk)."""
     from proofs.quorum import check_quorums, parametric_lemma, rollback_budget
     from vaultbench.cli import Row
 
     _obligations(outcome, "I2 quorum-safety", parametric_lemma())
-    budget = rollback_budget(replicas, quorum) + (1 if beyond_budget else 0)
+    if undetected:
+        budget = replicas
+        label = f"quorums q={quorum} of n={replicas}, rollback undetected on r={budget}"
+    elif beyond_budget:
+        budget = rollback_budget(replicas, quorum) + 1
+        label = f"quorums q={quorum} of n={replicas}, rollback undetected on r={budget}"
+    else:
+        budget = 0
+        label = f"quorums q={quorum} of n={replicas} intersect; rollbacks detected"
     report = check_quorums(replicas, quorum, budget)
-    label = f"quorums q={quorum} of n={replicas}, rollback r={budget}"
     outcome.rows.append(Row("I2 quorum-safety", label, report.status, report.seconds, ""))
     if not report.holds:
         outcome.counterexamples.append(

@@ -78,7 +78,7 @@ Result = Literal["caught", "missed", "proved", "n/a"]
 
 ROGUE_VARIANT: Final = "no-client-attestation"
 #: The fleet variants whose quorum arithmetic ``proofs.quorum`` can state.
-QUORUM_VARIANTS: Final = ("minority-quorum", "rollback-beyond-budget")
+QUORUM_VARIANTS: Final = ("minority-quorum", "rollback-beyond-budget", "rollback-undetected")
 
 
 def _unique(*groups: Sequence[str]) -> tuple[str, ...]:
@@ -303,7 +303,12 @@ def _quorums(variant: str | None, budget: Budget) -> Finding:
     name = "quorums"
     n = 5
     q = 2 if variant == "minority-quorum" else 3
-    r = rollback_budget(n, q) + (1 if variant == "rollback-beyond-budget" else 0)
+    # The safe fleet detects rolled-back stores (docs/disk.rst): quorums need only meet.
+    r = 0
+    if variant == "rollback-beyond-budget":
+        r = rollback_budget(n, q) + 1
+    elif variant == "rollback-undetected":
+        r = n
     clock = _Clock()
     lemma = parametric_lemma()
     report = check_quorums(n, q, r)

@@ -253,12 +253,15 @@ def _sources(part: str, variant: str | None) -> list[Callable[[], list[Entry]]]:
     replicas = DEFAULT_REPLICAS
     quorum = replicas // 2 if variant == "minority-quorum" else DEFAULT_QUORUM
     beyond = variant == "rollback-beyond-budget"
+    undetected = variant == "rollback-undetected"
     return [
         _source(part, "proofs.paxos_i2", lambda o: fleet_check.check_i2(o, variant)),
         _source(
             part,
             "proofs.quorum",
-            lambda o: fleet_check.check_quorum_config(o, replicas, quorum, beyond_budget=beyond),
+            lambda o: fleet_check.check_quorum_config(
+                o, replicas, quorum, beyond_budget=beyond, undetected=undetected
+            ),
         ),
         _source(part, "proofs.fleet_vault", lambda o: fleet_check.check_fleet_proofs(o, variant)),
     ]
