@@ -294,6 +294,19 @@ def test_supermajority_campaign_tolerates_a_rolled_back_replica() -> None:
     results = [r for r, _ in iter_campaign(configs, jobs=2)]
     assert all(r.ok for r in results), [str(r.violations[0]) for r in results if not r.ok]
     assert sum(r.stats["fault rollback"] for r in results) > 0
+    assert sum(r.stats["store refused"] for r in results) > 0
+
+
+def test_the_default_campaign_refuses_rolled_back_and_edited_stores() -> None:
+    """The disk adversary at the default configuration (docs/disk.rst): rollbacks and
+    edits are injected on any replica, refused, and every invariant holds."""
+    configs = [SimConfig(seed=s, steps=1000, faults=ALL) for s in range(1, 21)]
+    results = [r for r, _ in iter_campaign(configs, jobs=2)]
+    assert all(r.ok for r in results), [str(r.violations[0]) for r in results if not r.ok]
+    totals = {k: sum(r.stats[k] for r in results) for k in ("fault rollback", "fault edit")}
+    assert totals["fault rollback"] > 0, totals
+    assert totals["fault edit"] > 0, totals
+    assert sum(r.stats["store refused"] for r in results) > 0
 
 
 def _first_violation(variant: str, seeds: int, steps: int, quorum: int = 0) -> str:
@@ -313,6 +326,8 @@ def _first_violation(variant: str, seeds: int, steps: int, quorum: int = 0) -> s
         ("rollback-beyond-budget", 0, 30, 2000, "I6"),
         ("minority-quorum", 2, 10, 2000, "any"),
         ("forget-promise-on-restart", 0, 20, 1000, "I2"),
+        ("rollback-undetected", 0, 20, 1000, "I2"),
+        ("unauthenticated-ballots", 0, 20, 1000, "I2"),
     ],
 )
 def test_the_campaign_catches_each_unsafe_fleet_variant(

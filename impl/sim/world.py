@@ -170,7 +170,7 @@ class World:
                 clock=self.clocks[i],
                 rng=SeededRng(seed * 1_000_003 + i + 1),
                 hsm_config=self.hsm_config,
-                observer=observer,
+                observer=self._observe_replica,
                 party_observer=self._party_observer,
             )
             for i in range(n)
@@ -530,6 +530,16 @@ class World:
                 else f"{type(refused).__name__}: it never voted; rejoins at once",
             )
         self._after(i)
+
+    def _observe_replica(self, observation: Observation) -> None:
+        if observation.kind == "rejoin":
+            self._emit(
+                "rejoin",
+                f"hsm[{observation.replica}]",
+                f"applied every slot below {observation.slot}: counted in quorums again",
+            )
+        if self._observer is not None:
+            self._observer(observation)
 
     def rejoining(self, i: int) -> bool:
         """rejoining: replica ``i`` refused its store and is still a learner."""
