@@ -28,6 +28,12 @@ Benchmarks (``--only NAME[,NAME]``):
     of about a thousand entries vs the SHA-256 calls an RFC 9162 tree needs for that; and
     the same with the witness's statement key set (one Ed25519 verification more, in
     figure and floor).
+``store``
+    a replica's durable vote on the process fleet's storage: ``SqliteReplicaStore``'s
+    ``put_accepted`` (sealed row, version, tag, one transaction) and the NVRAM stand-in's
+    write (``FileNvram``), vs one bare SQLite transaction writing the same row with the
+    same durability (``synchronous=FULL``, WAL); and the store alone against the same
+    floor. What ``docs/disk.rst`` says detection costs, measured.
 ``check``
     ``vaultbench check`` on the defaults, part by part (``run_check`` with ``part``
     vault, knowledge, keys, fleet: what ``part=all`` runs in sequence), with every row's
@@ -122,7 +128,16 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 SCHEMA: Final = "vaultbench-bench/1"
-BENCHMARKS: Final = ("bundle", "recovery", "argon2", "auditlog", "check", "scale", "mutants")
+BENCHMARKS: Final = (
+    "bundle",
+    "recovery",
+    "argon2",
+    "auditlog",
+    "store",
+    "check",
+    "scale",
+    "mutants",
+)
 DEFAULT_REPEAT: Final = 15
 QUICK_REPEAT: Final = 3
 #: the goals of issue 7, as ratios to the floor
@@ -784,6 +799,79 @@ def bench_auditlog(settings: Settings, results: Results) -> None:
         )
 
 
+def bench_store(settings: Settings, results: Results) -> None:
+    """bench_store: a durable vote through ``SqliteReplicaStore`` and ``FileNvram`` (what
+    ``impl.consensus.Replica._vote`` does on the process fleet), and through the store
+    alone, each against one bare SQLite transaction of the same row and durability."""
+    import sqlite3
+    import tempfile
+
+    from impl.nvram import FileNvram, NvramState
+    from impl.peer_messages import AcceptedEntry, Ballot, Noop, Proposal
+    from impl.sqlite_store import SqliteReplicaStore
+
+    key = Secret(sha256(f"vaultbench bench store {settings.seed}".encode()))
+    number = settings.number(40, 4)
+    proposal = Proposal(bytes(16), Noop())
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        store = SqliteReplicaStore(directory / "store.sqlite", key)
+        nvram = FileNvram(directory / "nvram.json", key)
+        bare = sqlite3.connect(directory / "bare.sqlite", isolation_level=None)
+        bare.execute("PRAGMA journal_mode=WAL").fetchall()
+        bare.execute("PRAGMA synchronous=FULL")
+        bare.execute("CREATE TABLE accepted (slot INTEGER PRIMARY KEY, ballot BLOB, p BLOB)")
+        slot = [0]
+        state = [NvramState()]
+        row = bytes(60)
+
+        def vote(with_nvram: bool) -> Callable[[], None]:
+            def op() -> None:
+                slot[0] += 1
+                store.put_accepted(AcceptedEntry(slot[0] % 128, Ballot(1, 0), proposal))
+                if with_nvram:
+                    state[0] = state[0].after_write(store.version, voted=slot[0] % 128)
+                    nvram.write(state[0])
+
+            return op
+
+        def floor() -> None:
+            slot[0] += 1
+            bare.execute("BEGIN IMMEDIATE")
+            bare.execute(
+                "INSERT OR REPLACE INTO accepted VALUES (?, ?, ?)", (slot[0] % 128, row, row)
+            )
+            bare.execute("COMMIT")
+
+        try:
+            for name, with_nvram, title in (
+                ("store-vote", True, "durable vote: sealed, tagged row + NVRAM write"),
+                ("store-vote-no-nvram", False, "durable vote: sealed, tagged row alone"),
+            ):
+                samples = paired(
+                    timed(vote(with_nvram)),
+                    timed(floor),
+                    repeat=settings.repeat,
+                    number=number,
+                )
+                results.figures.append(
+                    _figure(
+                        name,
+                        title,
+                        samples,
+                        floor="one SQLite transaction of the same row (WAL, synchronous=FULL)",
+                        counts={"rows": 128},
+                        note="the NVRAM stand-in is a file: write, fsync, rename, fsync "
+                        "of its directory"
+                        if with_nvram
+                        else "",
+                    )
+                )
+        finally:
+            store.close()
+            bare.close()
+
+
 class _LogBench:
     """One audit log filled with ``prefill`` entries; ``figure`` appends the next entry
     and proves it, ``floor`` does the same entry's hashing (and signature check)."""
@@ -1097,6 +1185,8 @@ def run_benchmarks(names: Sequence[str], settings: Settings, say: Say) -> Result
             bench_argon2(settings, results)
         elif name == "auditlog":
             bench_auditlog(settings, results)
+        elif name == "store":
+            bench_store(settings, results)
         elif name == "check":
             bench_check(settings, results, say)
         elif name == "scale":
