@@ -129,6 +129,10 @@ class SqliteReplicaStore:
         except sqlite3.Error as exc:
             raise StoreError(f"replica store {self._path}: cannot open: {exc}") from None
         self._closed = False
+        # Every column is an integer or a blob; a TEXT cell the operator wrote comes back
+        # as its bytes and fails to decode or verify (StoreTampered), instead of failing
+        # in the driver.
+        self._db.text_factory = bytes
         try:
             self._db.execute("PRAGMA journal_mode=WAL").fetchall()
             self._db.execute("PRAGMA synchronous=FULL")
@@ -153,7 +157,7 @@ class SqliteReplicaStore:
 
     def _init_schema(self) -> None:
         names = {
-            row[0]
+            bytes(row[0]).decode("utf-8", "replace")
             for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
         if not names:

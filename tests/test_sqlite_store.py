@@ -300,6 +300,18 @@ def test_edits_that_decode_are_refused_too(tmp_path: Path) -> None:
         _corrupt(path, sql, *args)
         _refused(path, "does not verify")
         path.write_bytes(backup.read_bytes())
+    # A TEXT cell (what the sqlite3 shell's || makes of blobs) is refused the same way,
+    # not a driver error that would stop the replica.
+    backup = tmp_path / "backup.db"
+    backup.write_bytes(path.read_bytes())
+    _corrupt(
+        path,
+        "UPDATE accepted SET ballot = substr(ballot, 1, 3) || x'ff' || substr(ballot, 5) "
+        "WHERE slot = 5",
+    )
+    assert _row(path, "SELECT typeof(ballot) FROM accepted WHERE slot = 5") == "text"
+    _refused(path, "table accepted, row slot 5|does not verify")
+    path.write_bytes(backup.read_bytes())
     with SqliteReplicaStore(path, KEY) as store:
         assert store.load() == honest
 

@@ -239,6 +239,14 @@ class ReplicaServer:
             f"boot {self.boots}: listening on {self.fleet.host}:{self.port}, "
             f"applied {self.hsm.consensus.applied}, pid {os.getpid()}"
         )
+        refused = self.hsm.consensus.refused
+        if refused is not None:
+            until = self.hsm.consensus.rejoin_until
+            self._log(
+                f"refuses its store ({type(refused).__name__}: {refused}); it rejoins from "
+                f"its HSM-held state as a learner"
+                + (f" until it has applied slot {until - 1}" if until else "")
+            )
         try:
             while not self._stopping:
                 self._turn()
