@@ -121,7 +121,12 @@ TestFleetConformance.settings = settings(  # type: ignore[attr-defined]
     ("variant", "quorum"),
     # rollback-beyond-budget needs a bare quorum of holders and the wrong disk replayed:
     # the simulation campaign finds it (tests/test_fleet_sim.py), this machine rarely.
-    [("answer-before-chosen", 0), ("minority-quorum", 2)],
+    [
+        ("answer-before-chosen", 0),
+        ("minority-quorum", 2),
+        ("rollback-undetected", 0),
+        ("unauthenticated-ballots", 0),
+    ],
 )
 def test_the_conformance_machine_catches_fleet_variants(variant: str, quorum: int) -> None:
     with pytest.raises(ConformanceFailure):
@@ -141,3 +146,17 @@ def test_seeded_fleet_walk_is_clean_and_reproducible(seed: int) -> None:
     first = run_fleet_walk(seed, 60)
     assert first[1] is None, first[1]
     assert run_fleet_walk(seed, 60)[2] == first[2]
+
+
+def test_fleet_walks_refuse_the_operators_disk_moves() -> None:
+    """On the safe fleet the walk's ``rollback`` is the disk adversary (docs/disk.rst):
+    rollbacks and edits on any replica, each refused, and the answers stay linearizable."""
+    moves = refused = 0
+    for seed in range(4):
+        steps, failure, log = run_fleet_walk(seed, 120)
+        assert failure is None, (seed, steps, failure)
+        disk = [line for line in log if line.startswith(("rollback(", "edit("))]
+        moves += len(disk)
+        refused += sum("-> Store" in line for line in disk)
+    assert moves > 0
+    assert refused > 0

@@ -16,7 +16,8 @@ the **set of model states** that the answers so far allow:
 
 The empty set is a conformance failure. Meanwhile the simulator's ``Monitor`` checks I2,
 I3 and I6 on the replicas' actual states after every event, and the model's own I3 check
-runs on every surviving state. Faults (crash, restart, partition, rollback, clock skew)
+runs on every surviving state. Faults (crash, restart, partition, the operator's disk
+moves (rollbacks and edits, refused by the safe fleet, ``docs/disk.rst``), clock skew)
 are operations between requests, so a Hypothesis state machine
 (``tests/test_fleet_conformance.py``) can interleave them and shrink a failure.
 """
@@ -104,6 +105,9 @@ class FleetHarness:
         self._next_secret = 0
         self._client_config = ClientConfig(argon2=Argon2Params.FAST)
         self._rolled_back: set[int] = set()
+        #: the disk adversary's own choices (rollback or edit, which edit), kept apart
+        #: from the walk's chooser so that the walks of the other variants stay as they were
+        self._disk = random.Random(self.seed ^ 0xD15C)  # noqa: S311 -- test steps, not keys
 
     # ---------------------------------------------------------------- operations
 
@@ -237,7 +241,17 @@ class FleetHarness:
         self._note(f"skew({i}, {offset}, {rate})")
 
     def rollback(self, i: int) -> None:
-        """Replay replica ``i``'s oldest saved disk image, if the budget allows it."""
+        """The operator's disk move on replica ``i``.
+
+        On the safe fleet and under ``rollback-undetected`` and ``unauthenticated-ballots``
+        (``docs/disk.rst``): half the time its oldest saved image is put back, half the time
+        its store is edited (a raised ballot, a deleted vote, a lowered promise), with no
+        budget, while the replicas down or rejoining stay within the crash budget (the
+        fleet must stay able to answer for the answers to say anything). Under the other
+        variants: the bounded rollback of before."""
+        if self.variant in (None, "rollback-undetected", "unauthenticated-ballots"):
+            self._disk_move(i)
+            return
         budget = self.world.config.rollback_budget
         if self.variant == "rollback-beyond-budget":
             budget += 1  # one replica more than 2q > n + r tolerates
@@ -250,6 +264,28 @@ class FleetHarness:
             self._rolled_back.add(i)
             self._note(f"rollback({i})")
             self.monitor.check_durability(self.world.stores)
+            self.check_invariants()
+
+    def _disk_move(self, i: int) -> None:
+        world = self.world
+        impaired = {
+            j for j, r in enumerate(world.replicas) if not r.is_up or world.rejoining(j)
+        }
+        if i not in impaired and len(impaired) >= world.config.crash_budget:
+            return
+        if not world.replicas[i].is_up:
+            return
+        if self._disk.random() < 0.5:
+            done = world.rollback(i, 0)
+            what = f"rollback({i})"
+        else:
+            how = self._disk.choice(("raise-ballot", "delete-vote", "lower-promise"))
+            done = world.edit(i, how, self._disk.randrange(1 << 16))
+            what = f"edit({i}, {how})"
+        if done:
+            refused = world.replicas[i].consensus.refused
+            self._note(what + (f" -> {type(refused).__name__}" if refused else ""))
+            self.monitor.check_durability(world.stores)
             self.check_invariants()
 
     def save_images(self) -> None:
