@@ -268,9 +268,7 @@ class FleetHarness:
 
     def _disk_move(self, i: int) -> None:
         world = self.world
-        impaired = {
-            j for j, r in enumerate(world.replicas) if not r.is_up or world.rejoining(j)
-        }
+        impaired = {j for j, r in enumerate(world.replicas) if not r.is_up or world.rejoining(j)}
         if i not in impaired and len(impaired) >= world.config.crash_budget:
             return
         if not world.replicas[i].is_up:
