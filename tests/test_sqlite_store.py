@@ -224,7 +224,7 @@ def _row(path: Path, sql: str) -> object:
     return value
 
 
-def _refused(path: Path, match: str) -> StoreTampered:
+def _refused(path: Path, match: str | None) -> StoreTampered:
     """Opening works (schema and key are fine); ``load`` refuses with ``StoreTampered``."""
     with SqliteReplicaStore(path, KEY) as store:
         with pytest.raises(StoreTampered, match=match) as info:
@@ -362,3 +362,62 @@ def test_wrong_schema_or_foreign_file_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="cannot"):
         SqliteReplicaStore(tmp_path / "missing-dir" / "r.db", KEY)
+
+
+def _flip(value: object) -> object:
+    """One changed byte of a blob, or one added to an integer."""
+    if isinstance(value, bytes):
+        return value[:-1] + bytes([value[-1] ^ 0x01]) if value else b"\x01"
+    assert isinstance(value, int)
+    return value + 1
+
+
+COLUMNS = {
+    "meta": ("promised", "boots", "key_check", "version", "rejoin_until", "tag"),
+    "accepted": ("slot", "ballot", "proposal"),
+    "chosen": ("slot", "proposal"),
+    "snapshot": ("upto", "data"),
+}
+
+
+@pytest.mark.parametrize(("table", "column"), [(t, c) for t, cs in COLUMNS.items() for c in cs])
+def test_a_flipped_byte_in_any_column_is_refused(tmp_path: Path, table: str, column: str) -> None:
+    """The operator changes one byte (or one integer) anywhere: the store does not
+    verify (``StoreTampered`` on load), or, for the key check, does not open at all; in
+    both cases nothing is read from it and nothing is written over it."""
+    path = tmp_path / "r.db"
+    with SqliteReplicaStore(path, KEY) as store:
+        store.set_promised(Ballot(4, 1))
+        store.put_accepted(AcceptedEntry(5, Ballot(4, 1), Proposal(bytes(16), REGISTER)))
+        store.put_chosen(5, Proposal(bytes(16), REGISTER))
+        store.put_snapshot(Snapshot(3, (RECORD,)))
+    value = _row(path, f"SELECT {column} FROM {table}")
+    _corrupt(path, f"UPDATE {table} SET {column} = ?", _flip(value))
+    if column == "key_check":
+        with pytest.raises(StoreError, match="sealed under another key"):
+            SqliteReplicaStore(path, KEY)
+        return
+    error = _refused(path, None)
+    assert "SUPER-SECRET" not in str(error)
+    assert SECRET.hex() not in str(error)
+
+
+def test_one_table_put_back_from_an_older_copy_is_refused(tmp_path: Path) -> None:
+    """Not the whole file: only the votes table of an older copy, over a newer store."""
+    path = tmp_path / "r.db"
+    old = tmp_path / "old.db"
+    with SqliteReplicaStore(path, KEY) as store:
+        store.put_accepted(AcceptedEntry(5, Ballot(1, 0), Proposal(bytes(16), Noop())))
+        source, copy = sqlite3.connect(path), sqlite3.connect(old)
+        source.backup(copy)  # the operator's consistent copy of the file
+        source.close()
+        copy.close()
+        store.put_accepted(AcceptedEntry(5, Ballot(2, 1), Proposal(bytes(16), Noop())))
+        store.put_accepted(AcceptedEntry(6, Ballot(2, 1), Proposal(bytes(16), Noop())))
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("ATTACH DATABASE ? AS old", (str(old),))
+        db.execute("DELETE FROM accepted")
+        db.execute("INSERT INTO accepted SELECT * FROM old.accepted")
+    db.close()
+    _refused(path, "does not verify")
