@@ -27,7 +27,13 @@ would repeat under the same key).
 
 Every reader is strict: a file that is not exactly what ``setup_fleet`` writes (fields,
 types, ranges, key lengths, keys that do not match the published identities) is a
-``FleetDirError`` naming the file and the field, never a key byte.
+``FleetDirError`` naming the file and the field, never a key byte (nor, for
+``keys.json``, any text of the file). A reader reads only regular files (a FIFO, a
+device or a directory where a file belongs is refused, not waited on), at most
+``MAX_FILE`` bytes, and changes nothing in the directory. ``setup_fleet`` checks the
+same ranges, so it never writes a file the readers refuse. ``read_port`` and
+``read_pid`` read files a process rewrites at every start: anything but a short decimal
+number in range there reads as "none written" (None), never as an exception.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import binascii
 import contextlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -61,6 +68,13 @@ LOOPBACK: Final = "127.0.0.1"
 SEED_LEN: Final = 32
 FORMAT_VERSION: Final = 1
 MAX_FILE: Final = 256 * 1024
+FLEET_ID_LEN: Final = 64
+#: The largest timing value (an hour, in ms; also the bound of the two counts), and the
+#: largest attempt limit (the wire carries the attempts left as a u32).
+MAX_TIMING: Final = 3_600_000
+MAX_ATTEMPTS: Final = 2**32 - 1
+MIN_PORT: Final = 1024
+MAX_PID: Final = 2**31 - 1
 
 #: Timings for real processes on a loaded two-core host (ms): slower than the
 #: simulator's defaults, so a busy host does not look like a dead leader.
@@ -160,10 +174,12 @@ def setup_fleet(
     chosen_timing = dict(DEFAULT_TIMING if timing is None else timing)
     try:
         config = _consensus(replicas, quorum, chosen_timing)
-        VaultPolicy(max_attempts)
+        _policy(max_attempts)
     except (ConfigError, VaultError, TypeError) as bad:
         raise FleetDirError(f"invalid fleet configuration: {bad}") from None
-    if base_port != 0 and not 1024 <= base_port <= 65535 - replicas + 1:
+    if not _valid_fleet_id(fleet_id):
+        raise FleetDirError(f"fleet id: expected 1..{FLEET_ID_LEN} printable ASCII characters")
+    if base_port != 0 and not MIN_PORT <= base_port <= 65535 - replicas + 1:
         raise FleetDirError(
             f"base port must be 0 (free ports) or 1024..{65535 - replicas + 1}, got {base_port}"
         )
@@ -219,6 +235,9 @@ def _consensus(replicas: int, quorum: int, timing: dict[str, int]) -> ConsensusC
     if unknown:
         raise ConfigError(f"unknown timing {unknown[0]!r}")
     t = {**DEFAULT_TIMING, **timing}
+    for name, value in t.items():
+        if type(value) is not int or not 1 <= value <= MAX_TIMING:
+            raise ConfigError(f"timing {name} must be an integer in 1..{MAX_TIMING}")
     return ConsensusConfig(
         replicas=replicas,
         quorum=quorum,
@@ -227,6 +246,20 @@ def _consensus(replicas: int, quorum: int, timing: dict[str, int]) -> ConsensusC
         retry_ms=t["retry_ms"],
         snapshot_every=t["snapshot_every"],
         catch_up_batch=t["catch_up_batch"],
+    )
+
+
+def _policy(max_attempts: int) -> VaultPolicy:
+    if type(max_attempts) is not int or not 1 <= max_attempts <= MAX_ATTEMPTS:
+        raise VaultError(f"max_attempts must be an integer in 1..{MAX_ATTEMPTS}")
+    return VaultPolicy(max_attempts)
+
+
+def _valid_fleet_id(fleet_id: object) -> bool:
+    return (
+        isinstance(fleet_id, str)
+        and 1 <= len(fleet_id) <= FLEET_ID_LEN
+        and all(" " <= c < "\x7f" for c in fleet_id)
     )
 
 
@@ -271,8 +304,10 @@ def load_fleet(directory: Path) -> FleetFile:
     if _int(value, "version", where) != FORMAT_VERSION:
         raise FleetDirError(f"{where}: version: expected {FORMAT_VERSION}")
     fleet_id = _str(value, "fleet_id", where)
-    if not 1 <= len(fleet_id) <= 64 or not fleet_id.isascii():
-        raise FleetDirError(f"{where}: fleet_id: expected 1..64 ASCII characters")
+    if not _valid_fleet_id(fleet_id):
+        raise FleetDirError(
+            f"{where}: fleet_id: expected 1..{FLEET_ID_LEN} printable ASCII characters"
+        )
     host = _str(value, "host", where)
     if host != LOOPBACK:
         raise FleetDirError(f"{where}: host: only {LOOPBACK} (loopback) is supported")
@@ -295,6 +330,8 @@ def load_fleet(directory: Path) -> FleetFile:
     if not isinstance(members_value, list) or len(members_value) != replicas:
         raise FleetDirError(f"{where}: members: expected a list of {replicas} replicas")
     members: list[Member] = []
+    ports: set[int] = set()
+    identities: set[bytes] = set()
     for i, item in enumerate(members_value):
         at = f"{where}: members[{i}]"
         if not isinstance(item, dict):
@@ -303,12 +340,20 @@ def load_fleet(directory: Path) -> FleetFile:
         if _int(item, "replica", at) != i:
             raise FleetDirError(f"{at}: replica: expected {i}")
         port = _int(item, "port", at)
-        if not 0 <= port <= 65535:
-            raise FleetDirError(f"{at}: port: expected 0..65535")
+        if port != 0 and not MIN_PORT <= port <= 65535:
+            raise FleetDirError(f"{at}: port: expected 0 (chosen at start) or {MIN_PORT}..65535")
+        if port in ports:
+            raise FleetDirError(f"{at}: port: {port} is another replica's port")
+        if port:
+            ports.add(port)
+        raw_identity = _unb64(item, "identity", at)
         try:
-            identity = VerifyKey.from_bytes(_unb64(item, "identity", at))
+            identity = VerifyKey.from_bytes(raw_identity)
         except CryptoError:
             raise FleetDirError(f"{at}: identity: not an Ed25519 public key") from None
+        if raw_identity in identities:
+            raise FleetDirError(f"{at}: identity: another replica's identity")
+        identities.add(raw_identity)
         members.append(Member(i, port, identity))
     provisioning = _str(value, "provisioning", where)
     if provisioning not in ("seeded", "os-random"):
@@ -318,7 +363,7 @@ def load_fleet(directory: Path) -> FleetFile:
     )
     try:
         config = fleet.consensus()
-        VaultPolicy(max_attempts)
+        _policy(max_attempts)
     except (ConfigError, VaultError) as bad:
         raise FleetDirError(f"{where}: invalid configuration: {bad}") from None
     if config.q != quorum:
@@ -332,21 +377,16 @@ def load_replica_keys(directory: Path, replica: int, fleet: FleetFile) -> FleetK
     ``FleetDirError`` if the file is readable by others than its owner, malformed, or its
     keys are not the ones ``fleet.json`` publishes for this replica.
     """
-    if not 0 <= replica < fleet.replicas:
-        raise FleetDirError(f"replica {replica} outside 0..{fleet.replicas - 1}")
+    if type(replica) is not int or not 0 <= replica < fleet.replicas:
+        raise FleetDirError(f"replica {replica!r} outside 0..{fleet.replicas - 1}")
     path = replica_dir(directory, replica) / KEYS_FILE
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        raise FleetDirError(f"{path}: missing") from None
-    if mode & 0o077:
-        raise FleetDirError(f"{path}: mode {mode:o}, expected 600 (owner only)")
-    value = _read_json(path)
+    value = _read_json(path, private=True)
     where = str(path)
     _exact_fields(
         value,
         {"version", "replica", "kem", "fleet_key_seed", "replication_key", "identity_seed"},
         where,
+        echo=False,
     )
     if _int(value, "version", where) != FORMAT_VERSION:
         raise FleetDirError(f"{where}: version: expected {FORMAT_VERSION}")
@@ -371,15 +411,9 @@ def load_replica_keys(directory: Path, replica: int, fleet: FleetFile) -> FleetK
 
 
 def read_port(directory: Path, replica: int) -> int | None:
-    """read_port: the port replica ``replica`` listens on now, if it has written one."""
-    try:
-        text = (replica_dir(directory, replica) / PORT_FILE).read_text("ascii")
-    except (OSError, UnicodeDecodeError):
-        return None
-    text = text.strip()
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        return None
-    return int(text)
+    """read_port: the port replica ``replica`` listens on now, if it has written one
+    (None for a missing file or anything but a port number)."""
+    return _read_number(replica_dir(directory, replica) / PORT_FILE, 1, 65535)
 
 
 def write_port(directory: Path, replica: int, port: int) -> None:
@@ -387,11 +421,9 @@ def write_port(directory: Path, replica: int, port: int) -> None:
 
 
 def read_pid(directory: Path, replica: int) -> int | None:
-    try:
-        text = (replica_dir(directory, replica) / PID_FILE).read_text("ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    """read_pid: the process id written for replica ``replica`` (None for a missing file or
+    anything but a process id, 1..2^31 - 1)."""
+    return _read_number(replica_dir(directory, replica) / PID_FILE, 1, MAX_PID)
 
 
 def write_pid(directory: Path, replica: int, pid: int) -> None:
@@ -421,17 +453,62 @@ def _unb64(value: dict[str, object], name: str, where: str) -> bytes:
     return raw
 
 
-def _read_json(path: Path) -> dict[str, object]:
+def _read_regular(path: Path, limit: int, *, private: bool = False) -> bytes:
+    """At most ``limit`` + 1 bytes of the regular file ``path`` (``FleetDirError`` for a
+    missing file, anything but a regular file, or, if ``private``, a file others may
+    read). Opened without blocking, so a FIFO is refused rather than waited on; the
+    checks are made on the opened file, not on the name."""
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_FILE + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FleetDirError(f"{path}: missing") from None
     except OSError as exc:
         raise FleetDirError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FleetDirError(f"{path}: not a regular file")
+        mode = info.st_mode & 0o777
+        if private and mode & 0o077:
+            raise FleetDirError(f"{path}: mode {mode:o}, expected 600 (owner only)")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise FleetDirError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _read_number(path: Path, low: int, high: int) -> int | None:
+    """A short decimal number in ``low..high`` alone on a line in ``path``; None else."""
+    try:
+        data = _read_regular(path, 32)
+    except FleetDirError:
+        return None
+    text = data.strip(b" \t\r\n")
+    if not 1 <= len(text) <= 20 or not all(0x30 <= b <= 0x39 for b in text):
+        return None
+    if text.startswith(b"0"):  # "020": not what write_port / write_pid write
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def _read_json(path: Path, *, private: bool = False) -> dict[str, object]:
+    data = _read_regular(path, MAX_FILE, private=private)
     if len(data) > MAX_FILE:
         raise FleetDirError(f"{path}: larger than {MAX_FILE} bytes")
     try:
         value = json.loads(data.decode("ascii"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError, _Duplicate):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError: JSONDecodeError, _Duplicate and an integer of more than 4300 digits
         raise FleetDirError(f"{path}: not ASCII JSON without repeated fields") from None
     if not isinstance(value, dict):
         raise FleetDirError(f"{path}: expected a JSON object")
@@ -449,13 +526,18 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return value
 
 
-def _exact_fields(value: dict[str, object], fields: set[str], where: str) -> None:
+def _exact_fields(
+    value: dict[str, object], fields: set[str], where: str, *, echo: bool = True
+) -> None:
+    """Exactly ``fields``; ``echo=False`` (a file holding secrets): an unknown field is
+    not quoted, since its name could be key material moved by an edit."""
     missing = sorted(fields - set(value))
     unknown = sorted(set(value) - fields)
     if missing:
         raise FleetDirError(f"{where}: missing field {missing[0]}")
     if unknown:
-        raise FleetDirError(f"{where}: unknown field {unknown[0][:40]!r}")
+        named = f" {unknown[0][:40]!r}" if echo else f" ({len(unknown)} of them, not shown)"
+        raise FleetDirError(f"{where}: unknown field{named}")
 
 
 def _int(value: dict[str, object], name: str, where: str) -> int:

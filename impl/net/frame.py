@@ -25,6 +25,9 @@ that does not fit its kind (a ``NOT_LEADER`` that is not 2 bytes, an empty ``PEE
 ``REQUEST`` or ``ANSWER``, a non-empty ``STATUS_QUERY``, a reason that is not short
 printable ASCII) is a ``FrameError`` naming what was expected and what was found, and the
 decoder keeps nothing of the bad frame (a connection that sent one is closed). The
+header is checked as its bytes arrive (the version at the first byte, the kind at the
+second, the length against the limit and the kind at the sixth), so a bad frame is
+refused before its payload is waited for or buffered. The
 frames carry no cryptography of their own: a ``PEER`` payload is authenticated and
 encrypted by ``impl.peer``, a ``REQUEST``/``ANSWER`` by ``impl.session``; the framing only
 delimits them.
@@ -49,7 +52,13 @@ _HEADER: Final = struct.Struct(">BBI")
 
 
 class FrameError(WireError):
-    """Bytes that are not a well-formed frame (version, kind, length or payload)."""
+    """Bytes that are not a well-formed frame (version, kind, length or payload).
+
+    When ``FrameDecoder.feed`` raises it, ``frames`` holds the well-formed frames that
+    came before the bad one in the same ``feed`` (so what a stream yields does not depend
+    on how it was cut into reads); elsewhere it is empty."""
+
+    frames: tuple[Frame, ...] = ()
 
 
 class FrameTooLarge(FrameError):
@@ -67,7 +76,6 @@ class FrameKind(IntEnum):
     STATUS = 8
 
 
-_NON_EMPTY: Final = frozenset({FrameKind.PEER, FrameKind.REQUEST, FrameKind.ANSWER})
 _REASON: Final = frozenset({FrameKind.UNAVAILABLE, FrameKind.REFUSED})
 
 
@@ -89,84 +97,152 @@ class Frame:
         return _HEADER.pack(FRAME_VERSION, self.kind, len(self.payload)) + self.payload
 
 
+#: (least, most) payload bytes of each kind, by kind value (a tuple, not a set of enum
+#: members: ``FrameKind.__hash__`` is Python code, and this runs for every frame).
+_LENGTHS: Final = (
+    (0, 0),
+    (1, MAX_PAYLOAD),  # PEER
+    (1, MAX_PAYLOAD),  # REQUEST
+    (1, MAX_PAYLOAD),  # ANSWER
+    (2, 2),  # NOT_LEADER
+    (0, MAX_REASON),  # UNAVAILABLE
+    (0, MAX_REASON),  # REFUSED
+    (0, 0),  # STATUS_QUERY
+    (0, MAX_PAYLOAD),  # STATUS
+)
+
+
+def _check_length(kind: FrameKind, length: int, limit: int = MAX_PAYLOAD) -> None:
+    """The payload length ``kind`` allows (checked from the header, before the payload)."""
+    least, most = _LENGTHS[kind]
+    if least <= length <= most and length <= limit:
+        return
+    if length > limit:
+        raise FrameTooLarge(f"{kind.name} payload of {length} bytes, at most {limit}")
+    if kind is FrameKind.NOT_LEADER:
+        raise FrameError(f"NOT_LEADER payload: expected 2 bytes, found {length}")
+    if kind is FrameKind.STATUS_QUERY:
+        raise FrameError(f"STATUS_QUERY payload: expected 0 bytes, found {length}")
+    if length < least:
+        raise FrameError(f"{kind.name} payload: expected at least {least} byte, found {length}")
+    raise FrameError(f"{kind.name} reason: expected at most {most} bytes, found {length}")
+
+
 def _check_payload(kind: FrameKind, payload: bytes) -> None:
+    if not isinstance(kind, FrameKind):
+        raise FrameError(f"frame kind: expected a FrameKind, found {type(kind).__name__}")
     if not isinstance(payload, bytes):
         raise FrameError(f"{kind.name} payload: expected bytes, found {type(payload).__name__}")
-    if len(payload) > MAX_PAYLOAD:
-        raise FrameTooLarge(f"{kind.name} payload of {len(payload)} bytes, at most {MAX_PAYLOAD}")
-    if kind in _NON_EMPTY and not payload:
-        raise FrameError(f"{kind.name} payload: expected at least 1 byte, found 0")
-    if kind is FrameKind.NOT_LEADER and len(payload) != 2:
-        raise FrameError(f"NOT_LEADER payload: expected 2 bytes, found {len(payload)}")
-    if kind is FrameKind.STATUS_QUERY and payload:
-        raise FrameError(f"STATUS_QUERY payload: expected 0 bytes, found {len(payload)}")
-    if kind in _REASON:
-        if len(payload) > MAX_REASON:
-            raise FrameError(f"{kind.name} reason: expected at most {MAX_REASON} bytes")
-        if not all(0x20 <= b < 0x7F for b in payload):
-            raise FrameError(f"{kind.name} reason: expected printable ASCII")
+    _check_length(kind, len(payload))
+    if (kind is FrameKind.UNAVAILABLE or kind is FrameKind.REFUSED) and not all(
+        0x20 <= b < 0x7F for b in payload
+    ):
+        raise FrameError(f"{kind.name} reason: expected printable ASCII")
+
+
+_KINDS: Final = {kind.value: kind for kind in FrameKind}
+
+
+def _kind(version: int, kind_byte: int) -> FrameKind:
+    if version != FRAME_VERSION:
+        raise FrameError(f"frame version {version}, expected {FRAME_VERSION}")
+    kind = _KINDS.get(kind_byte)
+    if kind is None:
+        raise FrameError(f"unknown frame kind {kind_byte}")
+    return kind
+
+
+def _check_header(
+    buffer: bytes | bytearray, limit: int, start: int = 0
+) -> tuple[FrameKind, int] | None:
+    """The kind and length of the frame starting at ``buffer[start]`` (None: need more
+    bytes to tell); ``FrameError`` as soon as the bytes so far cannot start a frame."""
+    available = len(buffer) - start
+    if available >= HEADER_LEN:
+        version, kind_byte, length = _HEADER.unpack_from(buffer, start)
+        kind = _kind(version, kind_byte)
+        _check_length(kind, length, limit)
+        return kind, length
+    if available >= 2:
+        _kind(buffer[start], buffer[start + 1])
+    elif available == 1:
+        _kind(buffer[start], FrameKind.PEER)
+    return None
 
 
 class FrameDecoder:
     """FrameDecoder: cuts a byte stream into frames (``feed`` as bytes arrive).
 
-    ``feed`` returns the frames completed so far, in order. A malformed header or payload
-    raises ``FrameError``; the decoder is then broken (every later ``feed`` raises too),
-    since nothing after a bad frame can be trusted to be aligned. ``max_payload`` may
-    lower the limit for a connection.
+    ``feed`` returns the frames completed so far, in order, whatever the cuts between
+    reads. A malformed header or payload raises ``FrameError`` as soon as the bytes that
+    show it have arrived (its ``frames`` are the well-formed frames before it in that
+    ``feed``). The decoder is then **closed**: it keeps no byte (``buffered`` is 0) and
+    every later ``feed`` raises ``FrameError`` too, since nothing after a bad frame can be
+    trusted to be aligned. ``max_payload`` may lower the limit for a connection.
     """
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
-        if not 0 <= max_payload <= MAX_PAYLOAD:
+        if type(max_payload) is not int or not 0 <= max_payload <= MAX_PAYLOAD:
             raise ValueError(f"max_payload must be 0..{MAX_PAYLOAD}")
         self._max = max_payload
         self._buffer = bytearray()
         self._broken: FrameError | None = None
 
     def __repr__(self) -> str:
-        return f"FrameDecoder(<{len(self._buffer)} bytes buffered>)"
+        state = "closed" if self._broken is not None else f"{len(self._buffer)} bytes buffered"
+        return f"FrameDecoder(<{state}>)"
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
 
+    @property
+    def closed(self) -> bool:
+        """True once the decoder has refused input (it accepts nothing more)."""
+        return self._broken is not None
+
     def feed(self, data: bytes) -> list[Frame]:
         if self._broken is not None:
             raise FrameError(f"stream already broken: {self._broken}")
-        self._buffer += data
         frames: list[Frame] = []
         try:
-            while len(self._buffer) >= HEADER_LEN:
-                version, kind_byte, length = _HEADER.unpack_from(self._buffer)
-                if version != FRAME_VERSION:
-                    raise FrameError(f"frame version {version}, expected {FRAME_VERSION}")
-                try:
-                    kind = FrameKind(kind_byte)
-                except ValueError:
-                    raise FrameError(f"unknown frame kind {kind_byte}") from None
-                if length > self._max:
-                    raise FrameTooLarge(f"{kind.name} frame of {length} bytes, at most {self._max}")
-                if len(self._buffer) < HEADER_LEN + length:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise FrameError(f"expected bytes, found {type(data).__name__}")
+            self._buffer += data
+            start = 0  # the frames before ``start`` are cut off once, at the end
+            while True:
+                checked = _check_header(self._buffer, self._max, start)
+                if checked is None:
                     break
-                payload = bytes(self._buffer[HEADER_LEN : HEADER_LEN + length])
-                frames.append(Frame(kind, payload))
-                del self._buffer[: HEADER_LEN + length]
+                kind, length = checked
+                end = start + HEADER_LEN + length
+                if len(self._buffer) < end:
+                    break
+                frames.append(Frame(kind, bytes(self._buffer[start + HEADER_LEN : end])))
+                start = end
+            del self._buffer[:start]
         except FrameError as bad:
             self._broken = bad
             self._buffer.clear()
+            bad.frames = tuple(frames)
             raise
         return frames
 
 
 def decode_frame(data: bytes) -> Frame:
     """decode_frame: exactly one frame in ``data``; ``FrameError`` for anything else."""
-    decoder = FrameDecoder()
-    frames = decoder.feed(bytes(data))
-    if len(frames) != 1 or decoder.buffered:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise FrameError(f"expected bytes, found {type(data).__name__}")
+    data = bytes(data)
+    checked = _check_header(data, MAX_PAYLOAD)
+    if checked is None:
+        raise FrameError(f"expected a {HEADER_LEN}-byte header, found {len(data)} bytes")
+    kind, length = checked
+    if len(data) != HEADER_LEN + length:
         raise FrameError(
-            f"expected exactly one frame, found {len(frames)} and {decoder.buffered} bytes more"
+            f"expected exactly one frame of {HEADER_LEN + length} bytes, found {len(data)}"
         )
-    return frames[0]
+    return Frame(kind, data[HEADER_LEN:])
 
 
 # -------------------------------------------------------------------- typed payloads
@@ -174,10 +250,11 @@ def decode_frame(data: bytes) -> Frame:
 
 def not_leader(hint: int | None) -> Frame:
     """not_leader: the ``NOT_LEADER`` frame for ``hint`` (None: no leader known)."""
-    value = NO_HINT if hint is None else hint
-    if not 0 <= value <= NO_HINT:
-        raise FrameError(f"leader hint {value} outside 0..{NO_HINT - 1}")
-    return Frame(FrameKind.NOT_LEADER, struct.pack(">H", value))
+    if hint is None:
+        return Frame(FrameKind.NOT_LEADER, struct.pack(">H", NO_HINT))
+    if type(hint) is not int or not 0 <= hint < NO_HINT:
+        raise FrameError(f"leader hint {hint!r} outside 0..{NO_HINT - 1}")
+    return Frame(FrameKind.NOT_LEADER, struct.pack(">H", hint))
 
 
 def leader_hint(frame: Frame) -> int | None:
@@ -245,7 +322,8 @@ def decode_status(frame: Frame) -> ReplicaStatus:
         raise FrameError(f"expected a STATUS frame, found {frame.kind.name}")
     try:
         value = json.loads(frame.payload.decode("ascii"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError: besides JSONDecodeError, an integer of more than 4300 digits
         raise FrameError("STATUS payload is not ASCII JSON") from None
     if not isinstance(value, dict) or set(value) != set(_STATUS_FIELDS):
         raise FrameError(f"STATUS payload: expected the fields {sorted(_STATUS_FIELDS)}")
