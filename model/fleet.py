@@ -17,7 +17,8 @@ What is modelled
     registration, so the version's first half is fixed) and ``honest[g - 1]`` says whether
     the user's client made it. Per replica: ``up``, the ``promised`` ballot and the
     durable ``log`` (slot -> ``(ballot, request)`` accepted; ``(0, 0)`` is empty), all
-    durable; ``lead`` (the ballot it leads, 0 for none) is volatile. Per ballot: its
+    durable, and ``rejoin``, the vote ceiling its HSM gave it at its last amnesia (0:
+    none); ``lead`` (the ballot it leads, 0 for none) is volatile. Per ballot: its
     ``owner``, the ``proposals`` it made per slot (the accept messages in flight: they
     stay deliverable for ever, so the network may delay, duplicate and reorder them) and
     ``waiting`` (someone waits for the answer to that slot's request).
@@ -55,12 +56,51 @@ What is abstracted, on purpose
       attempts before a slot are the leader's :func:`view` applied; the comparison of the
       guess is the ``correct`` argument of :class:`Answer`, free (a replay may be answered
       right or wrong; the properties do not depend on it).
-    - Rollback is one step, as in :mod:`model.consensus`: the operator stops a replica,
-      restores its durable state from its oldest image (empty log, no promise) and starts
-      it again (volatile state lost). Splitting it would only make traces longer. Any
-      younger image loses a subset of what this one loses; the budget argument counts a
-      rolled-back replica as holding nothing, so it covers every image.
+    - An undetected :class:`Rollback` is one step, as in :mod:`model.consensus`: the
+      operator stops a replica, restores its durable state from its oldest image (empty
+      log, no promise) and starts it again (volatile state lost). Splitting it would only
+      make traces longer. Any younger image loses a subset of what this one loses; the
+      budget argument counts a rolled-back replica as holding nothing, so it covers every
+      image. The safe fleet keeps it within the budget ``r = 2q - n - 1`` (0 for
+      ``n = 3, q = 2``): the implementation detects every rollback, so this is a stronger
+      adversary than it faces, kept so that the budget argument stays checked.
     - Crash and restart are separate steps; a crash loses only volatile state.
+
+The disk adversary (``docs/i6.rst``, "The disk adversary")
+    The operator owns every replica's disk: it rolls a store back to any older copy and
+    edits any unauthenticated byte, on any replica, any number of times. It cannot touch
+    the HSM's NVRAM: the store's version, the promise and the vote ceiling (1 + the
+    highest slot the replica ever voted in). In the safe fleet every such change is
+    detected at start (version below NVRAM's, or a tag that does not verify), so all of
+    them are one step, :class:`Amnesia` (unbounded): the replica discards its store and
+    rejoins from its HSM-held state alone: ``promised`` is kept, its ``log`` is emptied,
+    ``rejoin`` becomes its vote ceiling (:func:`ceiling`), and it is a *learner*
+    (:func:`learner`: some slot below ``rejoin`` is still empty in its log) until it has
+    re-learned every slot below it. A learner accepts nothing and is in no
+    :class:`Elect` quorum (as a candidate or a member), so it never leads, answers or
+    counts. It re-learns a slot by :class:`Learn`: a command that was chosen at a ballot
+    at some moment of the run (the history ghost ``ever_chosen``: the implementation's
+    leader, which counted the Accepted messages, can teach it even once the votes that
+    chose it are gone), stored as a vote at that ballot (a chosen
+    command at its choosing ballot: every higher ballot proposes it too, so reporting it
+    to a later phase 1 is sound; a "learned ack" without a vote is not modelled).
+
+    How this over-approximates the implementation (``impl.consensus``): a replica there
+    answers no Prepare and no Accept while ``applied < rejoin_until`` (the model's
+    learner, which it is no longer once every slot below is learned, whether or not later
+    slots are); afterwards a candidate whose ``from_slot`` is below a promiser's
+    committed index catches up instead of counting it, so a promise is only counted for
+    slots at or above ``rejoin_until``, where the replica forgot nothing. The model counts
+    a rejoined replica in every later quorum, reporting its re-learned slots as votes at
+    their choosing ballots, which is at least what the implementation allows; it may
+    learn a command that is no longer chosen "right now" (its voters moved on or forgot),
+    as the implementation's leader, which counted their Accepted messages, can teach it.
+
+    I6 counts a learner as keeping every acknowledged command in a slot it has yet to
+    re-learn (:func:`keepers`): it is in no quorum until it holds the command, so every
+    quorum that can form still meets a holder. ``FleetConfig(rejoin=False)`` is the
+    weakened fleet in which an amnesiac replica is counted at once (never a learner): it
+    breaks I3 and I6, which shows the rejoin rule is necessary.
 
 Ghost state (what the world has been told; the invariants speak of it)
     ``answered_wrong`` and ``released`` count comparisons answered; ``destroyed`` is
@@ -71,10 +111,17 @@ Ghost state (what the world has been told; the invariants speak of it)
     request that the same log already charged in an earlier slot (I3's "an honest
     request is charged at most once"); ``stale`` counts requests refused as stale;
     ``acked`` is, per slot, the last acknowledged ``(ballot, request)``; ``rolled`` marks
-    replicas that were rolled back.
+    replicas that were rolled back undetected; ``ever_chosen`` (per ballot and slot) is
+    raised once that ballot's proposal for the slot is chosen (a history variable: the
+    evidence of a choice can later leave the state).
 
 The unsafe variants of ``model.variants`` change one rule each, and so does the channel's
-``replayable-guess`` (:data:`FLEET_CHANNEL_VARIANTS`); see :data:`VARIANT_RULES`.
+``replayable-guess`` (:data:`FLEET_CHANNEL_VARIANTS`); see :data:`VARIANT_RULES`. The
+disk adversary's: ``rollback-undetected`` (no store check, so no :class:`Amnesia`; an
+undetected :class:`Rollback` of any replica, any number of times),
+``rollback-beyond-budget`` (its bounded case: one replica past the budget), and
+``unauthenticated-ballots`` (a whole-store rollback is still an :class:`Amnesia`, but
+:class:`EditBallot`, :class:`DeleteVote` and :class:`LowerPromise` go undetected).
 """
 
 from __future__ import annotations
@@ -105,7 +152,18 @@ VARIANT_RULES: Final = {
         "leader's own log"
     ),
     "forget-promise-on-restart": "Restart resets the promised ballot to 0 (votes are kept)",
-    "rollback-beyond-budget": "Rollback is allowed on one replica more than 2q - n - 1",
+    "rollback-beyond-budget": (
+        "the store is not checked (no Amnesia): Rollback, undetected, is allowed on one "
+        "replica more than 2q - n - 1 (the bounded case of rollback-undetected)"
+    ),
+    "rollback-undetected": (
+        "the store is not checked (no Amnesia): Rollback, undetected, on any replica, any "
+        "number of times"
+    ),
+    "unauthenticated-ballots": (
+        "EditBallot, DeleteVote and LowerPromise change a replica's stored votes and promise "
+        "undetected (a whole-store rollback is still detected: Amnesia)"
+    ),
     "replayable-guess": (
         "applying a charge does not compare the version it names with the record's: a "
         "replayed request is charged again"
@@ -153,6 +211,9 @@ class UnknownFleetVariant(ValueError):
         self.name = name
 
 
+#: The variants whose replicas do not check their store: a rollback is not detected.
+UNDETECTED: Final = ("rollback-undetected", "rollback-beyond-budget")
+
 #: The configurations whose default instance has limit 2 (see ``FleetConfig.for_variant``).
 CHANNEL_LIMIT_2: Final = (None, "replayable-guess")
 
@@ -171,6 +232,10 @@ class FleetConfig:
     slots: int = 2
     ballots: int = 2
     variant: str | None = None
+    #: The rejoin rule (a replica whose store was refused is a learner until it has
+    #: re-learned every slot below its vote ceiling). ``False`` is a weakened safe fleet
+    #: used only to show the rule is necessary: the amnesiac replica is counted at once.
+    rejoin: bool = True
 
     def __post_init__(self) -> None:
         if self.variant is not None and self.variant not in ALL_FLEET_VARIANT_NAMES:
@@ -213,9 +278,27 @@ class FleetConfig:
 
     @property
     def rollbacks_allowed(self) -> int:
-        """How many distinct replicas the model lets the operator roll back."""
+        """How many distinct replicas the model lets the operator roll back undetected:
+        every one under ``rollback-undetected``, one past the budget under
+        ``rollback-beyond-budget``, the budget otherwise."""
+        if self.variant == "rollback-undetected":
+            return self.replicas
         extra = 1 if self.variant == "rollback-beyond-budget" else 0
         return self.rollback_budget + extra
+
+    @property
+    def detects(self) -> bool:
+        """Whether a replica checks its store (version and tag) when it starts: every
+        configuration but ``rollback-undetected`` and ``rollback-beyond-budget``. Where it
+        does, the operator's rollbacks and edits are :class:`Amnesia` steps."""
+        return self.variant not in UNDETECTED
+
+    @property
+    def edits(self) -> bool:
+        """Whether the operator's edits of ballots, promises and vote rows go undetected
+        (``unauthenticated-ballots``: :class:`EditBallot`, :class:`DeleteVote`,
+        :class:`LowerPromise`)."""
+        return self.variant == "unauthenticated-ballots"
 
     @property
     def durable_copies(self) -> int:
@@ -231,8 +314,9 @@ class FleetConfig:
 class FleetState:
     """FleetState: the replicas, the ballots' proposals, and the ghost state.
 
-    Tuples are indexed by replica (``up``, ``promised``, ``log``, ``lead``, ``rolled``),
-    by ballot - 1 (``owner``, ``proposals``, ``waiting``) or by slot (``acked``).
+    Tuples are indexed by replica (``up``, ``promised``, ``log``, ``lead``, ``rolled``,
+    ``rejoin``), by ballot - 1 (``owner``, ``proposals``, ``waiting``, ``ever_chosen``) or
+    by slot (``acked``).
     """
 
     up: tuple[bool, ...]
@@ -254,6 +338,8 @@ class FleetState:
     honest: tuple[bool, ...] = ()
     stale: int = 0
     charged_twice: bool = False
+    rejoin: tuple[int, ...] = ()
+    ever_chosen: tuple[tuple[bool, ...], ...] = ()
 
 
 def initial(config: FleetConfig) -> FleetState:
@@ -274,6 +360,8 @@ def initial(config: FleetConfig) -> FleetState:
         rolled=(False,) * n,
         versions=(0,) * config.requests,
         honest=(False,) * config.requests,
+        rejoin=(0,) * n,
+        ever_chosen=((False,) * slots,) * ballots,
     )
 
 
@@ -301,6 +389,41 @@ def chosen(state: FleetState, config: FleetConfig, ballot: int, slot: int) -> bo
 def holders(state: FleetState, slot: int, command: int) -> int:
     """holders: how many replicas' logs hold ``command`` in ``slot`` (at any ballot)."""
     return sum(1 for entries in state.log if entries[slot][1] == command)
+
+
+def learner(state: FleetState, config: FleetConfig, replica: int) -> bool:
+    """learner: ``replica`` went through amnesia and has not yet re-learned every slot
+    below its vote ceiling ``rejoin[replica]`` (some such slot of its log is empty). A
+    learner promises nothing, accepts nothing, and is in no quorum. Never, in the
+    weakened fleet without the rejoin rule (``config.rejoin`` false)."""
+    return config.rejoin and any(
+        state.log[replica][s] == EMPTY for s in range(min(state.rejoin[replica], config.slots))
+    )
+
+
+def keepers(state: FleetState, config: FleetConfig, slot: int, command: int) -> int:
+    """keepers: I6's count of copies: the replicas that hold ``command`` in ``slot``, or
+    are learners that have yet to re-learn ``slot`` (below their vote ceiling, still empty:
+    they may have forgotten a vote there, and they are counted in no quorum until they
+    hold the slot's chosen command). A replica is counted from its amnesia on for as long
+    as it keeps the command, so the count never drops when it rejoins."""
+    return sum(
+        1
+        for r, entries in enumerate(state.log)
+        if entries[slot][1] == command
+        or (config.rejoin and slot < state.rejoin[r] and entries[slot] == EMPTY)
+    )
+
+
+def ceiling(state: FleetState, replica: int) -> int:
+    """ceiling: the replica's vote ceiling as its HSM keeps it: 1 + the highest slot it
+    ever voted in (0: never), the larger of ``rejoin`` (set at its last amnesia, when its
+    log was emptied) and its log's highest non-empty slot + 1."""
+    out = state.rejoin[replica]
+    for s, entry in enumerate(state.log[replica]):
+        if entry != EMPTY:
+            out = max(out, s + 1)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,13 +597,86 @@ class Restart:
 @dataclass(frozen=True)
 class Rollback:
     """The operator stops replica ``replica``, restores its durable state from its oldest
-    image (nothing promised, nothing accepted) and starts it again."""
+    image (nothing promised, nothing accepted, no vote ceiling) and starts it again, and
+    the replica does not notice: within the budget in the safe fleet, one replica past it
+    under ``rollback-beyond-budget``, without limit under ``rollback-undetected``."""
 
     replica: int
 
     @property
     def name(self) -> str:
         return f"rollback(r{self.replica})"
+
+
+@dataclass(frozen=True)
+class Amnesia:
+    """The operator rolls back or edits replica ``replica``'s store and restarts it; the
+    replica detects it (version below its HSM's, or a tag that does not verify), discards
+    the store and rejoins from its HSM-held state alone: its promise is kept, its votes
+    are forgotten, ``rejoin`` becomes its vote ceiling, and it is a learner
+    (:func:`learner`) until it has re-learned every slot below it (:class:`Learn`)."""
+
+    replica: int
+
+    @property
+    def name(self) -> str:
+        return f"amnesia(r{self.replica})"
+
+
+@dataclass(frozen=True)
+class Learn:
+    """Learner ``replica`` learns slot ``slot`` by catch-up: ballot ``ballot``'s proposal
+    for it, which was chosen (a quorum accepted it at ``ballot``) at some moment of the
+    run (``ever_chosen``). It is stored as a vote at ``ballot`` (a chosen command at its choosing
+    ballot: every higher ballot proposes the same command, so a phase-1 report of it is
+    sound); the promise is unchanged."""
+
+    replica: int
+    ballot: int
+    slot: int
+
+    @property
+    def name(self) -> str:
+        return f"learn(r{self.replica},b{self.ballot},s{self.slot})"
+
+
+@dataclass(frozen=True)
+class EditBallot:
+    """``unauthenticated-ballots``: the operator changes the ballot of replica
+    ``replica``'s vote in ``slot`` to ``ballot``, undetected."""
+
+    replica: int
+    slot: int
+    ballot: int
+
+    @property
+    def name(self) -> str:
+        return f"edit_ballot(r{self.replica},s{self.slot},b{self.ballot})"
+
+
+@dataclass(frozen=True)
+class DeleteVote:
+    """``unauthenticated-ballots``: the operator deletes replica ``replica``'s vote row for
+    ``slot``, undetected."""
+
+    replica: int
+    slot: int
+
+    @property
+    def name(self) -> str:
+        return f"delete_vote(r{self.replica},s{self.slot})"
+
+
+@dataclass(frozen=True)
+class LowerPromise:
+    """``unauthenticated-ballots``: the operator lowers replica ``replica``'s stored
+    promise to 0 (lowering it to any value allows no more than this), undetected."""
+
+    replica: int
+
+    @property
+    def name(self) -> str:
+        return f"lower_promise(r{self.replica})"
 
 
 @dataclass(frozen=True)
@@ -491,7 +687,22 @@ class Stale:
     attempts: int
 
 
-Action = Propose | Accept | Answer | Elect | Crash | Restart | Rollback | Inject | Replay
+Action = (
+    Propose
+    | Accept
+    | Answer
+    | Elect
+    | Crash
+    | Restart
+    | Rollback
+    | Inject
+    | Replay
+    | Amnesia
+    | Learn
+    | EditBallot
+    | DeleteVote
+    | LowerPromise
+)
 Outcome = WrongGuess | Released | Destroyed | Stale | None
 
 
@@ -517,6 +728,22 @@ def actions(config: FleetConfig) -> tuple[Action, ...]:
     # of them is reported as it was before they existed.
     out += [Inject(r, v) for r in range(n) for v in range(config.limit)]
     out += [Replay(r, g) for r in range(n) for g in range(1, config.requests + 1)]
+    # The disk adversary's detected actions, then its undetected edits, last for the
+    # same reason.
+    if config.detects:
+        out += [Amnesia(r) for r in range(n)]
+        out += [
+            Learn(r, b, s) for r in range(n) for b in range(1, ballots + 1) for s in range(slots)
+        ]
+    if config.edits:
+        out += [
+            EditBallot(r, s, b)
+            for r in range(n)
+            for s in range(slots)
+            for b in range(1, ballots + 1)
+        ]
+        out += [DeleteVote(r, s) for r in range(n) for s in range(slots)]
+        out += [LowerPromise(r) for r in range(n)]
     return tuple(out)
 
 
@@ -546,8 +773,27 @@ def _ready(state: FleetState, config: FleetConfig, leader: int, slot: int) -> st
 def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetState, Outcome]:
     """step: the state after ``action`` and what the client is told (``None`` if nothing).
 
-    Raises :class:`Disabled` when the action's guard is false.
+    Raises :class:`Disabled` when the action's guard is false. The history ghost
+    ``ever_chosen`` records every ballot's proposal that is chosen after the step.
     """
+    post, outcome = _step(state, action, config)
+    return observe(post, config), outcome
+
+
+def observe(state: FleetState, config: FleetConfig) -> FleetState:
+    """observe: ``state`` with ``ever_chosen`` raised for every ballot's proposal chosen
+    in it now (:func:`chosen`)."""
+    ever = tuple(
+        tuple(
+            state.ever_chosen[b][s] or chosen(state, config, b + 1, s) for s in range(config.slots)
+        )
+        for b in range(config.ballots)
+    )
+    return state if ever == state.ever_chosen else replace(state, ever_chosen=ever)
+
+
+def _step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetState, Outcome]:
+    """The step without the history ghost's update."""
     limit = config.limit
     match action:
         case Propose(leader=r):
@@ -566,6 +812,8 @@ def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetS
                 raise Disabled(action, f"ballot {b} proposed nothing in slot {s}")
             if b < state.promised[r]:
                 raise Disabled(action, f"r{r} promised ballot {state.promised[r]}")
+            if learner(state, config, r):
+                raise Disabled(action, f"r{r} is a learner")
             return replace(
                 state,
                 promised=_put(state.promised, r, b),
@@ -623,6 +871,8 @@ def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetS
                 raise Disabled(action, "a member of the quorum is down")
             if not all(state.promised[i] < b for i in quorum):
                 raise Disabled(action, "a member promised a ballot as high")
+            if any(learner(state, config, i) for i in quorum):
+                raise Disabled(action, "a member is a learner")
             adopted: list[int] = []
             for s in range(config.slots):
                 best = EMPTY
@@ -667,7 +917,50 @@ def step(state: FleetState, action: Action, config: FleetConfig) -> tuple[FleetS
                 promised=_put(state.promised, r, 0),
                 log=_put(state.log, r, (EMPTY,) * config.slots),
                 rolled=_put(state.rolled, r, True),
+                rejoin=_put(state.rejoin, r, 0),
             ), None
+        case Amnesia(replica=r):
+            if not config.detects:
+                raise Disabled(action, "the store is not checked")
+            return replace(
+                state,
+                up=_put(state.up, r, True),
+                lead=_put(state.lead, r, 0),
+                log=_put(state.log, r, (EMPTY,) * config.slots),
+                rejoin=_put(state.rejoin, r, ceiling(state, r)),
+            ), None
+        case Learn(replica=r, ballot=b, slot=s):
+            command = state.proposals[b - 1][s]
+            if not config.detects:
+                raise Disabled(action, "the store is not checked")
+            if not state.up[r]:
+                raise Disabled(action, f"r{r} is down")
+            if not (s < state.rejoin[r] and state.log[r][s] == EMPTY):
+                raise Disabled(action, f"r{r} has nothing to re-learn in slot {s}")
+            if command == 0:
+                raise Disabled(action, f"ballot {b} proposed nothing in slot {s}")
+            if not state.ever_chosen[b - 1][s]:
+                raise Disabled(action, f"ballot {b}'s proposal for slot {s} was never chosen")
+            return replace(state, log=_put2(state.log, r, s, (b, command))), None
+        case EditBallot(replica=r, slot=s, ballot=b):
+            if not config.edits:
+                raise Disabled(action, "edits are detected")
+            command = state.log[r][s][1]
+            if command == 0:
+                raise Disabled(action, f"r{r} has no vote in slot {s}")
+            return replace(state, log=_put2(state.log, r, s, (b, command))), None
+        case DeleteVote(replica=r, slot=s):
+            if not config.edits:
+                raise Disabled(action, "edits are detected")
+            if state.log[r][s] == EMPTY:
+                raise Disabled(action, f"r{r} has no vote in slot {s}")
+            return replace(state, log=_put2(state.log, r, s, EMPTY)), None
+        case LowerPromise(replica=r):
+            if not config.edits:
+                raise Disabled(action, "edits are detected")
+            if state.promised[r] == 0:
+                raise Disabled(action, f"r{r} promised nothing")
+            return replace(state, promised=_put(state.promised, r, 0)), None
     raise TypeError(f"not an action: {action!r}")  # pragma: no cover
 
 
@@ -756,21 +1049,23 @@ def check_i3_fleet(state: FleetState, config: FleetConfig) -> list[Violation]:
 
 
 def check_i6(state: FleetState, config: FleetConfig) -> list[Violation]:
-    """check_i6: I6 ``durability``: every acknowledged command is held by at least
-    ``n - q + 1`` replicas (so every quorum holds it), and every replica that accepted in
-    its slot at or after the ballot it was acknowledged at holds that command."""
+    """check_i6: I6 ``durability``: every acknowledged command is kept by at least
+    ``n - q + 1`` replicas (so every quorum that can form holds it): held, or being
+    re-learned by a learner, which is counted in no quorum until it holds it
+    (:func:`keepers`); and every replica that accepted in its slot at or after the ballot
+    it was acknowledged at holds that command."""
     found: list[Violation] = []
     for s, (b, command) in enumerate(state.acked):
         if command == 0:
             continue
-        held = holders(state, s, command)
+        held = keepers(state, config, s, command)
         if held < config.durable_copies:
             found.append(
                 Violation(
                     "I6",
                     RECORD,
-                    f"slot {s}: acknowledged command {command} held by {held} replicas, "
-                    f"needs {config.durable_copies}",
+                    f"slot {s}: acknowledged command {command} kept by {held} replicas "
+                    f"(holders and learners), needs {config.durable_copies}",
                 )
             )
         for r, entries in enumerate(state.log):

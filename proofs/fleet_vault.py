@@ -7,13 +7,18 @@ What is encoded
     step, named by its trace column (``acc[r0][s0]``, ``prop[b1][s0]``, ``ver[g1]`` …),
     and every concrete action (``propose(r0)``, ``accept(r1,b1,s0)``,
     ``elect(r2,{r1,r2})``, the channel adversary's ``replay(r0,g1)`` and
-    ``inject(r0,v1)`` …) is a guard and an update written branch for branch with
+    ``inject(r0,v1)``, the disk adversary's ``amnesia(r0)``, ``learn(r0,b1,s0)`` and,
+    under ``unauthenticated-ballots``, ``edit_ballot``, ``delete_vote`` and
+    ``lower_promise`` …) is a guard and an update written branch for branch with
     :func:`model.fleet.step`, variant branches included, the compare-and-swap of
     :func:`model.fleet.apply_log` included. The tests check this encoding against the
     Python model on concrete states. A bounded model check (Biere et al. 1999) unrolls it
     from :func:`model.fleet.initial`, depth 0, 1, 2, …, so the first counterexample to I3
     or I6 is a shortest one; sanity queries show the safe fleet can answer, destroy,
-    change leader and refuse a replayed request as stale.
+    change leader, refuse a replayed request as stale, and take an amnesiac replica back
+    once it has re-learned its slots. The history ghost ``chosen[bk][sj]``
+    (``model.fleet.FleetState.ever_chosen``) is updated after every step by one generic
+    constraint, not per action.
 
     (b) A parametric abstraction of the safe fleet, for every ``n``, ``q``, ``r`` and
     ``limit`` with ``2q > n + r`` (Z3 integers): a counting machine whose variables are the
@@ -22,15 +27,20 @@ What is encoded
     holding a committed command, the replicas rolled back so far, and the honest requests
     charged a second time. Its actions are the fleet's steps seen through that
     abstraction, the channel's ``replay`` among them (a captured request chosen again:
-    its version is below the record's, so the compare-and-swap refuses it); each variant
-    changes exactly the step it breaks. The obligations are Apalache's ``IndInit``,
-    ``IndNext[action]``, ``IndProp[I3]`` and ``IndProp[I6]``.
+    its version is below the record's, so the compare-and-swap refuses it), and the disk
+    adversary's ``amnesia`` and ``edit`` (detected in the safe fleet: the replica becomes a
+    learner, which ``holders`` counts since it is in no quorum until it holds the command
+    again); each variant changes exactly the step it breaks. The obligations are
+    Apalache's ``IndInit``, ``IndNext[action]``, ``IndProp[I3]`` and ``IndProp[I6]``.
 
 The adversary's assumption
     The operator may replay any captured request, any number of times, in any order, to
     the leader of any ballot, and inject guesses of its own for any version; it cannot
     open or alter a sealed request (the HPKE session's promise), so a replay names the
-    version its original named. That is taken, not proved, here.
+    version its original named. It owns every replica's disk: in the safe fleet every
+    rollback or edit is detected (the store's version and HMAC tag against the HSM's
+    NVRAM) and is one ``amnesia`` step, unbounded. That detection is taken, not proved,
+    here.
 
 What this proves, and what it does not
     The induction is unbounded in time and parametric in ``n``, ``q``, ``r`` and the
@@ -57,14 +67,20 @@ from model.fleet import (
     ALL_FLEET_VARIANT_NAMES,
     EMPTY,
     I6_NAME,
+    UNDETECTED,
     Accept,
     Action,
+    Amnesia,
     Answer,
     Crash,
+    DeleteVote,
+    EditBallot,
     Elect,
     FleetConfig,
     FleetState,
     Inject,
+    Learn,
+    LowerPromise,
     Propose,
     Replay,
     Restart,
@@ -140,6 +156,8 @@ def columns(config: FleetConfig) -> list[tuple[str, Literal["int", "bool"]]]:
     out += [(f"ver[g{g}]", "int") for g in requests]
     out += [(f"honest[g{g}]", "bool") for g in requests]
     out += [("stale", "int"), ("charged_twice", "bool")]
+    out += [(f"rejoin[{_r(i)}]", "int") for i in range(n)]
+    out += [(f"chosen[b{b}][s{s}]", "bool") for b in ballots for s in slots]
     return out
 
 
@@ -170,6 +188,9 @@ def as_columns(state: FleetState, config: FleetConfig) -> State:
     out.update({f"honest[g{g + 1}]": h for g, h in enumerate(state.honest)})
     out["stale"] = state.stale
     out["charged_twice"] = state.charged_twice
+    out.update({f"rejoin[{_r(i)}]": state.rejoin[i] for i in range(n)})
+    for b, flags in enumerate(state.ever_chosen):
+        out.update({f"chosen[b{b + 1}][s{s}]": c for s, c in enumerate(flags)})
     return {name: out[name] for name, _ in columns(config)}
 
 
@@ -206,6 +227,8 @@ def from_columns(values: State, config: FleetConfig) -> FleetState:
         honest=tuple(t(f"honest[g{g}]") for g in range(1, config.requests + 1)),
         stale=i("stale"),
         charged_twice=t("charged_twice"),
+        rejoin=tuple(i(f"rejoin[{_r(r)}]") for r in range(n)),
+        ever_chosen=tuple(tuple(t(f"chosen[b{b}][s{s}]") for s in slots) for b in ballots),
     )
 
 
@@ -245,6 +268,34 @@ def _chosen(config: FleetConfig, pre: SymState, b: int, s: int) -> BoolTerm:
         ]
     )
     return z3.And(command != 0, held >= config.quorum)
+
+
+def _learner(config: FleetConfig, pre: SymState, r: int) -> BoolTerm:
+    """The model's ``learner``: some slot below ``rejoin[r]`` of r's log is empty."""
+    if not config.rejoin:
+        return z3.BoolVal(False)
+    return z3.Or(
+        False,
+        *(
+            z3.And(
+                num(s) < pre[f"rejoin[{_r(r)}]"],
+                pre[f"accb[{_r(r)}][s{s}]"] == 0,
+                pre[f"acc[{_r(r)}][s{s}]"] == 0,
+            )
+            for s in range(config.slots)
+        ),
+    )
+
+
+def _relearning(config: FleetConfig, pre: SymState, r: int, s: int) -> BoolTerm:
+    """``model.fleet.keepers``' second case: slot ``s`` is below r's ceiling and empty."""
+    if not config.rejoin:
+        return z3.BoolVal(False)
+    return z3.And(num(s) < pre[f"rejoin[{_r(r)}]"], _empty(pre, r, s))
+
+
+def _empty(pre: SymState, r: int, s: int) -> BoolTerm:
+    return z3.And(pre[f"accb[{_r(r)}][s{s}]"] == 0, pre[f"acc[{_r(r)}][s{s}]"] == 0)
 
 
 def _version_of(config: FleetConfig, pre: SymState, command: IntTerm) -> IntTerm:
@@ -376,7 +427,12 @@ def effect(config: FleetConfig, action: Action, pre: SymState) -> Effect:
             return _propose(config, pre, r, None, False, replayed=g)
         case Accept(replica=r, ballot=b, slot=s):
             command = pre[f"prop[b{b}][s{s}]"]
-            guard = z3.And(pre[f"up[{_r(r)}]"], command != 0, b >= pre[f"promised[{_r(r)}]"])
+            guard = z3.And(
+                pre[f"up[{_r(r)}]"],
+                command != 0,
+                b >= pre[f"promised[{_r(r)}]"],
+                z3.Not(_learner(config, pre, r)),
+            )
             return Effect(
                 guard,
                 {
@@ -450,6 +506,7 @@ def effect(config: FleetConfig, action: Action, pre: SymState) -> Effect:
                 b <= config.ballots,
                 *(pre[f"up[{_r(i)}]"] for i in quorum),
                 *(pre[f"promised[{_r(i)}]"] < b for i in quorum),
+                *(z3.Not(_learner(config, pre, i)) for i in quorum),
             )
             updates = {"ballot": b, f"lead[{_r(r)}]": b}
             updates.update({f"promised[{_r(i)}]": b for i in quorum})
@@ -487,11 +544,47 @@ def effect(config: FleetConfig, action: Action, pre: SymState) -> Effect:
                 f"lead[{_r(r)}]": num(0),
                 f"promised[{_r(r)}]": num(0),
                 f"rolled[{_r(r)}]": z3.BoolVal(True),
+                f"rejoin[{_r(r)}]": num(0),
             }
             for s in slots:
                 updates[f"accb[{_r(r)}][s{s}]"] = num(0)
                 updates[f"acc[{_r(r)}][s{s}]"] = num(0)
             return Effect(rolled <= config.rollbacks_allowed, updates)
+        case Amnesia(replica=r):
+            ceiling = pre[f"rejoin[{_r(r)}]"]
+            for s in slots:
+                ceiling = z3.If(
+                    z3.And(z3.Not(_empty(pre, r, s)), ceiling < s + 1), num(s + 1), ceiling
+                )
+            updates = {
+                f"up[{_r(r)}]": z3.BoolVal(True),
+                f"lead[{_r(r)}]": num(0),
+                f"rejoin[{_r(r)}]": ceiling,
+            }
+            for s in slots:
+                updates[f"accb[{_r(r)}][s{s}]"] = num(0)
+                updates[f"acc[{_r(r)}][s{s}]"] = num(0)
+            return Effect(z3.BoolVal(config.detects), updates)
+        case Learn(replica=r, ballot=b, slot=s):
+            command = pre[f"prop[b{b}][s{s}]"]
+            guard = z3.And(
+                z3.BoolVal(config.detects),
+                pre[f"up[{_r(r)}]"],
+                num(s) < pre[f"rejoin[{_r(r)}]"],
+                _empty(pre, r, s),
+                command != 0,
+                pre[f"chosen[b{b}][s{s}]"],
+            )
+            return Effect(guard, {f"accb[{_r(r)}][s{s}]": num(b), f"acc[{_r(r)}][s{s}]": command})
+        case EditBallot(replica=r, slot=s, ballot=b):
+            guard = z3.And(z3.BoolVal(config.edits), pre[f"acc[{_r(r)}][s{s}]"] != 0)
+            return Effect(guard, {f"accb[{_r(r)}][s{s}]": num(b)})
+        case DeleteVote(replica=r, slot=s):
+            guard = z3.And(z3.BoolVal(config.edits), z3.Not(_empty(pre, r, s)))
+            return Effect(guard, {f"accb[{_r(r)}][s{s}]": num(0), f"acc[{_r(r)}][s{s}]": num(0)})
+        case LowerPromise(replica=r):
+            guard = z3.And(z3.BoolVal(config.edits), pre[f"promised[{_r(r)}]"] != 0)
+            return Effect(guard, {f"promised[{_r(r)}]": num(0)})
     del q
     raise TypeError(f"not an action: {action!r}")  # pragma: no cover
 
@@ -503,13 +596,21 @@ def step_relation(
     is the index of the action in :func:`model.fleet.actions`.
 
     Each column's post-value is one ``If`` chain over the actions that change it; the
-    guard of the chosen action must hold.
+    guard of the chosen action must hold. The history ghost ``chosen[bk][sj]`` is raised
+    after every step in which ballot ``k``'s proposal for slot ``j`` is chosen
+    (``model.fleet.observe``).
     """
     every = actions(config)
     effects = [effect(config, a, pre) for a in every]
     out = [z3.ULT(choice, len(every))]
     out += [z3.Implies(choice == k, e.guard) for k, e in enumerate(effects)]
+    for b in range(1, config.ballots + 1):
+        for s in range(config.slots):
+            name = f"chosen[b{b}][s{s}]"
+            out.append(post[name] == z3.Or(pre[name], _chosen(config, post, b, s)))
     for name in pre:
+        if name.startswith("chosen["):
+            continue
         term = pre[name]
         for k, e in enumerate(effects):
             if name in e.updates:
@@ -562,13 +663,19 @@ def attempt_limit(config: FleetConfig, s: SymState) -> BoolTerm:
 
 
 def durability(config: FleetConfig, s: SymState) -> BoolTerm:
-    """I6 on the fleet (``model.fleet.check_i6``): every acknowledged command is held by
-    ``n - q + 1`` replicas, and by every replica that accepted in its slot at or after the
-    ballot it was acknowledged at."""
+    """I6 on the fleet (``model.fleet.check_i6``): every acknowledged command is kept
+    (held, or its slot yet to be re-learned by a learner) by ``n - q + 1`` replicas, and
+    held by every
+    replica that accepted in its slot at or after the ballot it was acknowledged at."""
     parts = []
     for t in range(config.slots):
         command, ballot = s[f"ack[s{t}]"], s[f"ackb[s{t}]"]
-        held = _count([s[f"acc[{_r(i)}][s{t}]"] == command for i in range(config.replicas)])
+        held = _count(
+            [
+                z3.Or(s[f"acc[{_r(i)}][s{t}]"] == command, _relearning(config, s, i, t))
+                for i in range(config.replicas)
+            ]
+        )
         learned = [
             z3.Implies(s[f"accb[{_r(i)}][s{t}]"] >= ballot, s[f"acc[{_r(i)}][s{t}]"] == command)
             for i in range(config.replicas)
@@ -760,6 +867,18 @@ SANITY: Final[tuple[tuple[str, Callable[[FleetConfig, SymState], BoolTerm]], ...
             ),
         ),
     ),
+    # The disk adversary: a replica's store was refused and it has rejoined (re-learned
+    # every slot below its vote ceiling); the safe fleet's amnesia is not vacuous.
+    (
+        "amnesiac replica rejoined",
+        lambda c, s: z3.Or(
+            False,
+            *(
+                z3.And(s[f"rejoin[{_r(i)}]"] >= 1, z3.Not(_learner(c, s, i)))
+                for i in range(c.replicas)
+            ),
+        ),
+    ),
 )
 
 
@@ -799,7 +918,8 @@ class Abstract:
     charge at the limit is refused, so this never passes it); ``pending``: chosen charges
     that took effect and whose answer has not been given; ``answered_wrong`` and
     ``released``: comparisons answered; ``holders``: the fewest replicas never rolled back
-    that hold a committed (chosen or acknowledged) command (``n`` while there is none);
+    that hold a committed (chosen or acknowledged) command or are learners re-learning it
+    (``n`` while there is none);
     ``rolled``: the distinct replicas rolled back so far; ``charged_twice``: the honest
     requests the state machine charged a second time (a replay charged again).
     """
@@ -869,14 +989,27 @@ ABSTRACT_ACTIONS: Final = (
     "rollback",
     "catch_up",
     "replay",
+    "amnesia",
+    "edit",
 )
 
 
 def abstract_step(
-    variant: str | None, action: str, p: Params, pre: Abstract, post: Abstract
+    variant: str | None,
+    action: str,
+    p: Params,
+    pre: Abstract,
+    post: Abstract,
+    *,
+    rejoin: bool = True,
 ) -> BoolTerm:
     """abstract_step: the relation ``T_action(pre, post)`` of the counting abstraction;
-    ``variant`` changes exactly the step it breaks (see ``docs/i3-fleet.rst``)."""
+    ``variant`` changes exactly the step it breaks (see ``docs/i3-fleet.rst``);
+    ``rejoin=False`` is the weakened safe fleet whose amnesiac replica is counted at once.
+
+    ``holders`` counts, for the disk adversary, the learners too: a replica whose store
+    was refused forgets its votes and is counted in no quorum until it has re-learned
+    every slot below its vote ceiling, each the command chosen there."""
     if action == "choose_charge":
         # A charge is chosen: q replicas accepted it at one ballot, at most ``rolled`` of
         # them ever rolled back. Applied at the limit, it is refused.
@@ -931,10 +1064,11 @@ def abstract_step(
             )
         return z3.And(*_same(pre, post))
     if action == "rollback":
-        # One more distinct replica loses its log; budget r (one more under the variant).
+        # One more distinct replica loses its log, undetected: within budget r, one more
+        # under rollback-beyond-budget, any number under rollback-undetected.
         budget = p.r + 1 if variant == "rollback-beyond-budget" else p.r
         return z3.And(
-            pre.rolled + 1 <= budget,
+            z3.BoolVal(True) if variant == "rollback-undetected" else pre.rolled + 1 <= budget,
             post.rolled == pre.rolled + 1,
             z3.Or(post.holders == pre.holders, post.holders == pre.holders - 1),
             *_same(pre, post, "rolled", "holders"),
@@ -963,6 +1097,30 @@ def abstract_step(
                 *_same(pre, post, "attempts", "pending", "charged_twice"),
             )
         return z3.And(pre.attempts >= 1, *_same(pre, post))
+    if action == "edit" and variant == "unauthenticated-ballots":
+        # An undetected edit (a vote's ballot changed or its row deleted, or the promise
+        # lowered): the replica keeps being counted and one copy is gone.
+        return z3.And(
+            z3.Or(post.holders == pre.holders, post.holders == pre.holders - 1),
+            *_same(pre, post, "holders"),
+        )
+    if action in ("amnesia", "edit"):
+        # A detected rollback or edit: the replica forgets its votes and rejoins as a
+        # learner, counted as keeping every command it held until it re-learns it (it is
+        # in no quorum before); a learner of a command it never held is counted too.
+        if variant in UNDETECTED:
+            return z3.BoolVal(False)  # no store check: there is no amnesia
+        if not rejoin:
+            # Weakened: the amnesiac replica is counted at once, holding nothing.
+            return z3.And(
+                z3.Or(post.holders == pre.holders, post.holders == pre.holders - 1),
+                *_same(pre, post, "holders"),
+            )
+        return z3.And(
+            post.holders >= pre.holders,
+            post.holders <= p.n - pre.rolled,
+            *_same(pre, post, "holders"),
+        )
     raise ValueError(f"unknown abstract action {action!r}; known: {', '.join(ABSTRACT_ACTIONS)}")
 
 
@@ -1020,10 +1178,11 @@ def _broken(p: Params, s: Abstract, model: z3.ModelRef) -> tuple[str, ...]:
     )
 
 
-def prove_fleet(variant: str | None = None) -> list[Obligation]:
+def prove_fleet(variant: str | None = None, *, rejoin: bool = True) -> list[Obligation]:
     """prove_fleet: ``IndInit``, ``IndNext[a]`` per abstract action, ``IndProp[I3]`` and
     ``IndProp[I6]``, for every ``n``, ``q``, ``r``, ``limit`` the variant's assumptions
-    allow (``2q > n + r``; ``2q <= n`` under ``minority-quorum``)."""
+    allow (``2q > n + r``; ``2q <= n`` under ``minority-quorum``); ``rejoin=False`` is the
+    weakened fleet without the rejoin rule."""
     solver = z3.Solver()
     p = Params.fresh()
     solver.add(*p.assumptions(variant))
@@ -1070,7 +1229,7 @@ def prove_fleet(variant: str | None = None) -> list[Obligation]:
                 f"IndNext[{action}]",
                 z3.And(
                     fleet_invariant(p, pre),
-                    abstract_step(variant, action, p, pre, post),
+                    abstract_step(variant, action, p, pre, post, rejoin=rejoin),
                     z3.Not(fleet_invariant(p, post)),
                 ),
                 pair,
@@ -1109,6 +1268,8 @@ def fleet_outline(variant: str | None = None) -> Outline:
             f"actions: {', '.join(ABSTRACT_ACTIONS)}",
             "a new leader whose quorum meets a holder of every committed command adopts "
             "them (quorum intersection, I2)",
+            "the disk adversary: a detected rollback or edit (amnesia, unbounded) makes a "
+            "learner, counted in no quorum until it re-learns its slots; holders counts it",
         ],
         [name for name, _ in FLEET_INVARIANT],
     )
@@ -1226,7 +1387,7 @@ def check_fleet(variant: str | None = None, config: FleetConfig | None = None) -
     if variant is not None and variant not in ALL_FLEET_VARIANT_NAMES:
         raise KeyError(variant)
     chosen_config = FleetConfig.for_variant(variant) if config is None else config
-    obligations = prove_fleet(chosen_config.variant)
+    obligations = prove_fleet(chosen_config.variant, rejoin=chosen_config.rejoin)
     machine = Unrolling(chosen_config)
     results = {k: bmc(chosen_config, k, DEPTHS[k], machine) for k in ("I3", "I6")}
     queries = sanity(chosen_config, SANITY_DEPTH, machine) if variant is None else []

@@ -10,9 +10,9 @@ two ballots, so request ids ``1 .. 4``; limit 2 for the safe fleet and
   ``0 .. limit``, limits 1 and 2, with and without ``replayable-guess``: the Z3 terms of
   ``proofs.fleet_vault._apply`` evaluate to :func:`model.fleet.apply_log`.
 - :func:`test_encoding_on_every_state_within_two_steps`: every state reachable in at most
-  two steps (98 states), every one of the 60 actions: the step relation allows exactly
+  two steps (113 states), every one of the 75 actions: the step relation allows exactly
   the model's successor, or none when the model says the action is disabled (depth 3,
-  706 states, 708 under ``replayable-guess``, with ``VAULTBENCH_PROFILE=thorough``).
+  833 states, 835 under ``replayable-guess``, with ``VAULTBENCH_PROFILE=thorough``).
 - :func:`test_explicit_search_agrees_with_the_bmc`: every state reachable in at most five
   steps (22,730 states on the safe fleet): the safe fleet breaks neither I3 nor I6 in any
   of them, and ``replayable-guess`` first breaks I3 at depth 5, the BMC's shortest length,
@@ -74,7 +74,7 @@ def reachable(config: FleetConfig, depth: int) -> list[list[FleetState]]:
 def test_bounds_are_the_stated_ones() -> None:
     for config in (SAFE, REPLAYABLE):
         assert (config.replicas, config.quorum, config.slots, config.ballots) == (3, 2, 2, 2)
-        assert (config.limit, config.requests, len(actions(config))) == (2, 4, 60)
+        assert (config.limit, config.requests, len(actions(config))) == (2, 4, 75)
 
 
 @pytest.mark.parametrize("variant", [None, "replayable-guess"])
@@ -127,25 +127,25 @@ def _check_every_action(config: FleetConfig, states: list[FleetState]) -> int:
 @pytest.mark.parametrize("config", [SAFE, REPLAYABLE], ids=["safe", "replayable-guess"])
 def test_encoding_on_every_state_within_two_steps(config: FleetConfig) -> None:
     states = [s for layer in reachable(config, 2) for s in layer]
-    assert len(states) == 98
-    assert _check_every_action(config, states) == 98 * 60
+    assert len(states) == 113
+    assert _check_every_action(config, states) == 113 * 75
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    os.environ.get("VAULTBENCH_PROFILE") != "thorough", reason="about 700 states x 60 actions"
+    os.environ.get("VAULTBENCH_PROFILE") != "thorough", reason="about 830 states x 75 actions"
 )
 @pytest.mark.parametrize("config", [SAFE, REPLAYABLE], ids=["safe", "replayable-guess"])
 def test_encoding_on_every_state_within_three_steps(config: FleetConfig) -> None:
     states = [s for layer in reachable(config, 3) for s in layer]
-    count = 708 if config.variant == "replayable-guess" else 706
+    count = 835 if config.variant == "replayable-guess" else 833
     assert len(states) == count
-    assert _check_every_action(config, states) == count * 60
+    assert _check_every_action(config, states) == count * 75
 
 
 def test_explicit_search_agrees_with_the_bmc() -> None:
     safe = reachable(SAFE, 5)
-    assert sum(len(layer) for layer in safe) == 22730
+    assert sum(len(layer) for layer in safe) == 34094
     for layer in safe:
         for state in layer:
             assert check_i3_fleet(state, SAFE) == [], state

@@ -1,7 +1,9 @@
 """Tests of proofs.fleet_vault: the Z3 encoding of the fleet against model.fleet, the
 parametric obligations, and the shortest counterexample of each fleet variant (the
-channel's ``replayable-guess`` included) replayed on the Python model so that it is known
-to be real. ``tests/test_fleet_channel.py`` checks the channel's part exhaustively within
+channel's ``replayable-guess`` and the disk adversary's ``rollback-undetected`` and
+``unauthenticated-ballots`` included) replayed on the Python model so that it is known
+to be real; the safe fleet's amnesia is reachable, and without the rejoin rule it is
+caught. ``tests/test_fleet_channel.py`` checks the channel's part exhaustively within
 stated bounds."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 from model.fleet import (
     ALL_FLEET_VARIANT_NAMES,
+    EMPTY,
     Action,
     Disabled,
     FleetConfig,
@@ -25,8 +28,10 @@ from model.fleet import (
     any_fleet_variant,
     check_i3_fleet,
     check_i6,
+    chosen,
     enabled,
     initial,
+    learner,
     step,
 )
 from proofs.fleet_vault import (
@@ -43,7 +48,10 @@ from proofs.fleet_vault import (
 )
 from proofs.report import State, Trace
 
-CONFIGS = [FleetConfig.for_variant(v) for v in (None, *ALL_FLEET_VARIANT_NAMES)]
+#: The weakened safe fleet without the rejoin rule: an amnesiac replica is counted at once.
+NO_REJOIN = FleetConfig(limit=1, rejoin=False)
+
+CONFIGS = [FleetConfig.for_variant(v) for v in (None, *ALL_FLEET_VARIANT_NAMES)] + [NO_REJOIN]
 
 
 @cache
@@ -97,6 +105,8 @@ def any_state(draw: st.DrawFn, config: FleetConfig) -> FleetState:
         honest=tuple(draw(st.booleans()) for _ in range(requests)),
         stale=draw(small),
         charged_twice=draw(st.booleans()),
+        rejoin=tuple(draw(st.integers(0, slots)) for _ in range(n)),
+        ever_chosen=tuple(tuple(draw(st.booleans()) for _ in range(slots)) for _ in range(ballots)),
     )
 
 
@@ -168,7 +178,97 @@ def test_safe_fleet_is_not_vacuous() -> None:
         "leader changed": 1,
         "answered after a leader change": 4,
         "replay answered stale": 6,
+        "amnesiac replica rejoined": 4,
     }
+
+
+def test_safe_fleet_amnesia_is_reachable_on_the_model() -> None:
+    """The sanity witness of a rejoin, run on the Python model: a charge is chosen by
+    replicas 0 and 1; replica 0's store is refused: it keeps its promise, forgets its
+    vote, and is a learner (no accept, no quorum) while the slot is chosen by no quorum
+    right now; it re-learns the slot (chosen earlier in the run) and is a voter again.
+    I3 and I6 hold throughout."""
+    config = FleetConfig.for_variant(None)
+    witness = {r.name: r.witness for r in report(None).sanity}["amnesiac replica rejoined"]
+    assert witness is not None
+    assert witness.actions == [
+        "propose(r0)",
+        "accept(r1,b1,s0)",
+        "amnesia(r0)",
+        "learn(r0,b1,s0)",
+    ]
+    by_name = {a.name: a for a in actions(config)}
+    state = initial(config)
+    for name in witness.actions:
+        before = state
+        state, _ = step(state, by_name[name], config)
+        assert check_i3_fleet(state, config) == check_i6(state, config) == []
+        if name == "amnesia(r0)":
+            assert not chosen(state, config, 1, 0)
+            assert state.ever_chosen[0][0]
+            assert state.promised[0] == before.promised[0] == 1
+            assert state.log[0] == (EMPTY, EMPTY)
+            assert state.rejoin[0] == 1
+            assert learner(state, config, 0)
+            for blocked in ("accept(r0,b1,s0)", "elect(r0,{r0,r1})", "elect(r1,{r0,r1})"):
+                with pytest.raises(Disabled, match="learner"):
+                    step(state, by_name[blocked], config)
+    assert not learner(state, config, 0)
+    assert state.log[0][0] == (1, 1)
+
+
+# ---------------------------------------------------------------------------------------
+# (b') the rejoin rule is necessary
+
+#: The weakened fleet's shortest counterexamples: I6 is the amnesia itself (an
+#: acknowledged charge loses a copy and nothing stops the replica being counted); I3 is
+#: the rollback attack, with the promise kept.
+NO_REJOIN_TRACES = {
+    "I3": [
+        "propose(r0)",
+        "accept(r1,b1,s0)",
+        "answer_wrong(r0,s0)",
+        "amnesia(r0)",
+        "elect(r0,{r0,r2})",
+        "propose(r0)",
+        "accept(r1,b2,s0)",
+        "answer_wrong(r0,s0)",
+    ],
+    "I6": ["propose(r0)", "accept(r1,b1,s0)", "answer_wrong(r0,s0)", "amnesia(r0)"],
+}
+
+
+@cache
+def no_rejoin_report() -> FleetReport:
+    return check_fleet(None, NO_REJOIN)
+
+
+def test_without_the_rejoin_rule_the_fleet_is_caught() -> None:
+    result = no_rejoin_report()
+    assert result.verdict == "violated"
+    assert {k: r.trace.actions if r.trace else None for k, r in result.bmc.items()} == (
+        NO_REJOIN_TRACES
+    )
+    assert [o.name for o in result.obligations if o.status == "FAIL"] == [
+        "IndNext[amnesia]",
+        "IndNext[edit]",
+    ]
+    safe = FleetConfig(limit=1)
+    for invariant, trace in result.bmc.items():
+        assert trace.trace is not None
+        states = replay(trace.trace, NO_REJOIN)
+        check = check_i3_fleet if invariant == "I3" else check_i6
+        assert all(check(s, NO_REJOIN) == [] for s in states[:-1])
+        assert {v.invariant for v in check(states[-1], NO_REJOIN)} == {invariant}
+    # With the rule, the I3 run stops at the election: r0 is a learner (and the I6 run's
+    # last state keeps the charge: r0 is counted as re-learning it).
+    by_name = {a.name: a for a in actions(safe)}
+    state = initial(safe)
+    for name in NO_REJOIN_TRACES["I3"][:4]:
+        state, _ = step(state, by_name[name], safe)
+    assert check_i6(state, safe) == []
+    with pytest.raises(Disabled, match="learner"):
+        step(state, by_name["elect(r0,{r0,r2})"], safe)
 
 
 def test_safe_fleet_refuses_the_replay_on_the_model() -> None:
@@ -197,6 +297,8 @@ SHORTEST = {
     "serve-before-catch-up": {"I3": 5, "I6": None},
     "forget-promise-on-restart": {"I3": 9, "I6": 7},
     "rollback-beyond-budget": {"I3": 8, "I6": 4},
+    "rollback-undetected": {"I3": 8, "I6": 4},
+    "unauthenticated-ballots": {"I3": 7, "I6": 4},
     "replayable-guess": {"I3": 5, "I6": None},
 }
 
@@ -207,6 +309,8 @@ FAILING = {
     "serve-before-catch-up": ["IndNext[leader_change]"],
     "forget-promise-on-restart": ["IndNext[restart]"],
     "rollback-beyond-budget": ["IndNext[rollback]"],
+    "rollback-undetected": ["IndNext[rollback]"],
+    "unauthenticated-ballots": ["IndNext[edit]"],
     "replayable-guess": ["IndNext[replay]"],
 }
 
@@ -307,6 +411,62 @@ def test_replayable_guess_trace_pinned() -> None:
     state, outcome = step(state, by_name["answer_wrong(r0,s1)"], safe)
     assert outcome == Stale(1)
     assert check_i3_fleet(state, safe) == []
+
+
+def test_rollback_undetected_trace_pinned() -> None:
+    """Budget 0 (n = 3, q = 2): one undetected rollback of the leader after its charge was
+    chosen and answered is enough; the same run as ``rollback-beyond-budget``'s."""
+    for invariant, length in (("I3", 8), ("I6", 4)):
+        trace = report("rollback-undetected").bmc[invariant].trace
+        assert trace is not None
+        assert trace.actions[:4] == [
+            "propose(r0)",
+            "accept(r1,b1,s0)",
+            "answer_wrong(r0,s0)",
+            "rollback(r0)",
+        ]
+        assert trace.length == length
+        bounded = report("rollback-beyond-budget").bmc[invariant].trace
+        assert bounded is not None
+        assert trace.actions == bounded.actions
+
+
+def test_unauthenticated_ballots_traces_pinned() -> None:
+    """I6: a deleted vote row. I3: the honest request, replayed to the leader of ballot 2,
+    is chosen and answered there; the operator rewrites r1's ballot-2 vote as a ballot-1
+    vote, so ballot 1's proposal of the same request looks chosen and its leader answers
+    the same charge a second time (the edit stands for ``lower_promise(r1)`` followed by
+    r1 accepting ballot 1's retransmitted Accept, one step longer)."""
+    result = report("unauthenticated-ballots")
+    assert result.bmc["I6"].trace is not None
+    assert result.bmc["I6"].trace.actions == [
+        "propose(r0)",
+        "accept(r1,b1,s0)",
+        "answer_wrong(r0,s0)",
+        "delete_vote(r0,s0)",
+    ]
+    assert result.bmc["I3"].trace is not None
+    assert result.bmc["I3"].trace.actions == [
+        "propose(r0)",
+        "elect(r1,{r1,r2})",
+        "replay(r1,g1)",
+        "accept(r2,b2,s0)",
+        "answer_wrong(r1,s0)",
+        "edit_ballot(r1,s0,b1)",
+        "answer_wrong(r0,s0)",
+    ]
+    config = FleetConfig.for_variant("unauthenticated-ballots")
+    by_name = {a.name: a for a in actions(config)}
+    longer = [
+        *result.bmc["I3"].trace.actions[:5],
+        "lower_promise(r1)",
+        "accept(r1,b1,s0)",
+        "answer_wrong(r0,s0)",
+    ]
+    state = initial(config)
+    for name in longer:
+        state, _ = step(state, by_name[name], config)
+    assert {v.invariant for v in check_i3_fleet(state, config)} == {"I3"}
 
 
 def test_report_json_round_trips() -> None:
