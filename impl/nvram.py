@@ -38,6 +38,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
@@ -127,12 +128,21 @@ class FileNvram:
     def read(self) -> NvramState | None:
         where = f"nvram {self._path}"
         try:
-            with open(self._path, "rb") as f:
-                data = f.read(NVRAM_MAX_BYTES + 1)
+            # Non-blocking, and only a regular file: a FIFO or a device in its place must
+            # not hang the replica.
+            fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise NvramError(f"{where}: cannot read: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NvramError(f"{where}: not a regular file")
+            data = os.read(fd, NVRAM_MAX_BYTES + 1)
+        except OSError as exc:
+            raise NvramError(f"{where}: cannot read: {exc.strerror}") from None
+        finally:
+            os.close(fd)
         if len(data) > NVRAM_MAX_BYTES:
             raise NvramError(f"{where}: larger than {NVRAM_MAX_BYTES} bytes")
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,7 @@ def test_file_nvram_round_trips_and_refuses_what_it_did_not_write(tmp_path: Path
         assert isinstance(info.value, StoreError)
     with pytest.raises(NvramError, match="32-byte"):
         FileNvram(path, Secret(b"short"))
+    path.unlink()
+    os.mkfifo(path)  # a FIFO in its place must not hang the replica
+    with pytest.raises(NvramError, match="not a regular file"):
+        nvram.read()
