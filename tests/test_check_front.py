@@ -209,9 +209,27 @@ def quorum_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("body", "variant", "row"),
     [
-        ("[fleet]\nreplicas = 7\nquorum = 5\n", None, "quorums q=5 of n=7, rollback r=2"),
-        ("[fleet]\nreplicas = 7\n", None, "quorums q=4 of n=7, rollback r=0"),
-        ("[fleet]\nreplicas = 7\n", "minority-quorum", "quorums q=3 of n=7, rollback r=0"),
+        (
+            "[fleet]\nreplicas = 7\nquorum = 5\n",
+            None,
+            "quorums q=5 of n=7 intersect; rollbacks detected",
+        ),
+        ("[fleet]\nreplicas = 7\n", None, "quorums q=4 of n=7 intersect; rollbacks detected"),
+        (
+            "[fleet]\nreplicas = 7\n",
+            "minority-quorum",
+            "quorums q=3 of n=7 intersect; rollbacks detected",
+        ),
+        (
+            "[fleet]\nreplicas = 7\n",
+            "rollback-undetected",
+            "quorums q=4 of n=7, rollback undetected on r=7",
+        ),
+        (
+            "[fleet]\nreplicas = 7\n",
+            "rollback-beyond-budget",
+            "quorums q=4 of n=7, rollback undetected on r=1",
+        ),
     ],
 )
 def test_config_fleet_sizes_the_quorum_row(
