@@ -17,7 +17,7 @@ def test_check_passes_on_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
         assert obligation in out
     for fleet_row in (
         "I2 quorum-safety",
-        "decidable fragment: 8/8 VCs in EPR",
+        "decidable fragment: 9/9 VCs in EPR",
         "quorums q=3 of n=5",
         "I3 attempt-limit (fleet)",
         "I6 durability",
